@@ -1,0 +1,48 @@
+"""Configuration keys, all under ``GL_ML_TRACKING_``, with their defaults.
+
+``init_app`` copies every default the host did not set into ``app.config`` so
+that the effective value is always visible there. The README lists them.
+"""
+from __future__ import annotations
+
+PREFIX = "GL_ML_TRACKING_"
+
+DEFAULTS: dict[str, object] = {
+    # Where the MLflow API is mounted; <project_ref> is an id or URL-encoded full path.
+    "GL_ML_TRACKING_API_PREFIX": "/api/v4/projects/<path:project_ref>/ml/mlflow",
+    # Where the generic packages API is mounted.
+    "GL_ML_TRACKING_PACKAGES_PREFIX": "/api/v4/projects/<path:project_ref>/packages",
+    # Where the pages are mounted; <project_path> is the project's full path.
+    "GL_ML_TRACKING_UI_PREFIX": "/<path:project_path>/-",
+    # Register each blueprint (a host may mount only some).
+    "GL_ML_TRACKING_ENABLE_API": True,
+    "GL_ML_TRACKING_ENABLE_PACKAGES": True,
+    "GL_ML_TRACKING_ENABLE_UI": True,
+    # Template the pages extend; a host replaces it to embed pages in its layout.
+    "GL_ML_TRACKING_BASE_TEMPLATE": "gl_ml_tracking/base.html",
+    # Database URI used only when neither ``db`` nor a host Flask-SQLAlchemy exists.
+    "GL_ML_TRACKING_DATABASE_URI": None,
+    # Set WAL mode and a busy timeout on SQLite connections.
+    "GL_ML_TRACKING_SQLITE_PRAGMAS": True,
+    # Storage of package files: "local" or "s3".
+    "GL_ML_TRACKING_STORAGE": "local",
+    # Local storage root (default: <instance_path>/ml_tracking_storage).
+    "GL_ML_TRACKING_STORAGE_PATH": None,
+    # S3 settings for the "s3" storage.
+    "GL_ML_TRACKING_S3_BUCKET": None,
+    "GL_ML_TRACKING_S3_PREFIX": "",
+    "GL_ML_TRACKING_S3_ENDPOINT_URL": None,
+    "GL_ML_TRACKING_S3_REGION": None,
+    "GL_ML_TRACKING_S3_PRESIGNED_DOWNLOADS": False,
+    # Largest package file accepted (bytes); 413 past it. Default 5 GiB, as GitLab.
+    "GL_ML_TRACKING_MAX_FILE_SIZE": 5 * 1024**3,
+    # Largest JSON request body for the MLflow API (bytes); 413 past it.
+    "GL_ML_TRACKING_MAX_JSON_BODY": 16 * 1024**2,
+    # Page sizes.
+    "GL_ML_TRACKING_UI_PAGE_SIZE": 20,
+    "GL_ML_TRACKING_RUNS_PAGE_SIZE": 30,
+    # Largest artifact previewed inline in the run page (bytes).
+    "GL_ML_TRACKING_PREVIEW_MAX_BYTES": 1024**2,
+    # Tell the MLflow client it may use multipart uploads for big files.
+    "GL_ML_TRACKING_MULTIPART_UPLOADS": True,
+}

@@ -1,0 +1,138 @@
+"""The ``MLTracking`` Flask extension object."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from flask import Flask, current_app
+
+from . import hooks as hooks_module
+from .config import DEFAULTS
+
+EXTENSION_KEY = "gl_ml_tracking"
+
+
+@dataclass
+class TrackingState:
+    """What one app's extension holds, in ``app.extensions["gl_ml_tracking"]``."""
+
+    extension: "MLTracking"
+    db: Any  # a flask_sqlalchemy.SQLAlchemy
+    storage: Any = None  # a registry.storage.Storage, created lazily
+    extra: dict = field(default_factory=dict)
+
+    def hook(self, name: str) -> Callable[..., Any]:
+        return self.extension._hooks.get(name) or hooks_module.DEFAULT_HOOKS[name]
+
+    @property
+    def session(self):
+        return self.db.session
+
+    def get_storage(self):
+        if self.storage is None:
+            from .registry.storage import storage_from_config
+
+            self.storage = storage_from_config(current_app.config, current_app.instance_path)
+        return self.storage
+
+
+def get_state(app: Optional[Flask] = None) -> TrackingState:
+    app = app or current_app
+    return app.extensions[EXTENSION_KEY]
+
+
+def _tune_sqlite(engine: Any) -> None:
+    """WAL lets readers run beside a writer, and a busy timeout makes a writer
+    wait for the lock instead of failing at once with "database is locked"."""
+    if engine.dialect.name != "sqlite":
+        return
+    from sqlalchemy import event
+
+    def on_connect(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()  # connections opened before the listener get the pragmas too
+
+
+class MLTracking:
+    """Per-project, MLflow-compatible experiment tracking for a Flask forge.
+
+    ``MLTracking(app, db=db)`` or ``ml = MLTracking(); ml.init_app(app, db=db)``.
+    ``db`` is the host's Flask-SQLAlchemy instance; without one the extension
+    uses the app's existing Flask-SQLAlchemy, or makes its own.
+
+    Hooks are registered with decorators (``@ml.project_loader`` ...); see
+    :mod:`gl_ml_tracking.hooks` for their signatures and defaults.
+    """
+
+    def __init__(self, app: Optional[Flask] = None, db: Any = None) -> None:
+        self._hooks: dict[str, Callable[..., Any]] = {}
+        self._db = db
+        if app is not None:
+            self.init_app(app, db=db)
+
+    # -- hooks -----------------------------------------------------------------
+    def _register(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        self._hooks[name] = fn
+        return fn
+
+    def project_loader(self, fn: hooks_module.ProjectLoader) -> hooks_module.ProjectLoader:
+        """``fn(ref: str) -> Project | None``; ``ref`` is a numeric id or a full path."""
+        return self._register("project_loader", fn)
+
+    def user_loader(self, fn: hooks_module.UserLoader) -> hooks_module.UserLoader:
+        """``fn(request) -> User | None``: who is calling (token, basic auth, session)."""
+        return self._register("user_loader", fn)
+
+    def permission_checker(self, fn: hooks_module.PermissionChecker) -> hooks_module.PermissionChecker:
+        """``fn(user | None, project, permission: str) -> bool``."""
+        return self._register("permission_checker", fn)
+
+    def ci_job_loader(self, fn: hooks_module.CiJobLoader) -> hooks_module.CiJobLoader:
+        """``fn(project, job_id) -> CiJob | None``."""
+        return self._register("ci_job_loader", fn)
+
+    def user_presenter(self, fn: hooks_module.UserPresenter) -> hooks_module.UserPresenter:
+        """``fn(user_id) -> UserRef | None``: how to display a user."""
+        return self._register("user_presenter", fn)
+
+    # -- wiring ----------------------------------------------------------------
+    def init_app(self, app: Flask, db: Any = None) -> None:
+        for key, value in DEFAULTS.items():
+            app.config.setdefault(key, value)
+        db = db or self._db or self._find_or_make_db(app)
+        state = TrackingState(extension=self, db=db)
+        app.extensions[EXTENSION_KEY] = state
+        if app.config["GL_ML_TRACKING_SQLITE_PRAGMAS"]:
+            with app.app_context():
+                _tune_sqlite(db.engine)
+
+        from .blueprints import register_blueprints
+        from .cli import ml_tracking_cli
+
+        register_blueprints(app)
+        if "ml-tracking" not in app.cli.commands:
+            app.cli.add_command(ml_tracking_cli)
+
+    @staticmethod
+    def _find_or_make_db(app: Flask) -> Any:
+        existing = app.extensions.get("sqlalchemy")
+        if existing is not None:
+            return existing
+        from flask_sqlalchemy import SQLAlchemy
+
+        uri = app.config.get("GL_ML_TRACKING_DATABASE_URI")
+        if not uri:
+            os.makedirs(app.instance_path, exist_ok=True)
+            uri = "sqlite:///" + os.path.join(app.instance_path, "ml_tracking.db")
+        app.config.setdefault("SQLALCHEMY_DATABASE_URI", uri)
+        own = SQLAlchemy()
+        own.init_app(app)
+        return own

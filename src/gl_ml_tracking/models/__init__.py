@@ -1,0 +1,33 @@
+"""SQLAlchemy models of the extension (all tables prefixed ``glml_``)."""
+from .base import TABLE_PREFIX, Base
+from .model_registry import (
+    LoggedModel,
+    LoggedModelMetric,
+    LoggedModelParam,
+    LoggedModelTag,
+    ModelVersion,
+    ModelVersionTag,
+    RegisteredModel,
+    RegisteredModelAlias,
+    RegisteredModelTag,
+    RunOutput,
+)
+from .packages import Package, PackageFile
+from .tracking import (
+    ACTIVE,
+    DELETED,
+    Dataset,
+    Experiment,
+    ExperimentTag,
+    IidCounter,
+    LatestMetric,
+    Metric,
+    Param,
+    Run,
+    RunInput,
+    RunTag,
+)
+
+metadata = Base.metadata
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,1 @@
+"""MLflow JSON in and out."""

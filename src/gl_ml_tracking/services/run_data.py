@@ -1,0 +1,69 @@
+"""Load params, latest metrics, tags and inputs of many runs in a few
+queries (one per table, never one per run)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..models import Dataset, LatestMetric, LoggedModel, Param, RunInput, RunOutput, RunTag
+
+_CHUNK = 900  # stay under SQLite's bound-parameter limit
+
+
+@dataclass
+class RunData:
+    params: list = field(default_factory=list)  # (key, value)
+    metrics: list = field(default_factory=list)  # (key, value, is_nan, timestamp, step)
+    tags: list = field(default_factory=list)  # (key, value)
+    inputs: list = field(default_factory=list)  # (Dataset, tags_json)
+    outputs: list = field(default_factory=list)  # (model_id, step)
+
+
+def _chunks(ids: Sequence[int]):
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i : i + _CHUNK]
+
+
+def load_run_data(
+    session: Session, run_pks: Sequence[int], *, params=True, metrics=True, tags=True, inputs=True, outputs=True
+) -> dict[int, RunData]:
+    data = {pk: RunData() for pk in run_pks}
+    ids = list(data)
+    for chunk in _chunks(ids):
+        if params:
+            for run_id, key, value in session.execute(
+                select(Param.run_id, Param.key, Param.value).where(Param.run_id.in_(chunk)).order_by(Param.key)
+            ):
+                data[run_id].params.append((key, value))
+        if metrics:
+            for row in session.execute(
+                select(
+                    LatestMetric.run_id, LatestMetric.key, LatestMetric.value, LatestMetric.is_nan,
+                    LatestMetric.timestamp, LatestMetric.step,
+                ).where(LatestMetric.run_id.in_(chunk)).order_by(LatestMetric.key)
+            ):
+                data[row[0]].metrics.append(tuple(row[1:]))
+        if tags:
+            for run_id, key, value in session.execute(
+                select(RunTag.run_id, RunTag.key, RunTag.value).where(RunTag.run_id.in_(chunk)).order_by(RunTag.key)
+            ):
+                data[run_id].tags.append((key, value))
+        if inputs:
+            for run_id, dataset, tags_json in session.execute(
+                select(RunInput.run_id, Dataset, RunInput.tags_json)
+                .join(Dataset, Dataset.id == RunInput.dataset_id)
+                .where(RunInput.run_id.in_(chunk))
+            ):
+                data[run_id].inputs.append((dataset, json.loads(tags_json or "[]")))
+        if outputs:
+            for run_id, model_id, step in session.execute(
+                select(RunOutput.run_id, LoggedModel.model_id, RunOutput.step)
+                .join(LoggedModel, LoggedModel.id == RunOutput.model_pk)
+                .where(RunOutput.run_id.in_(chunk))
+            ):
+                data[run_id].outputs.append((model_id, step))
+    return data

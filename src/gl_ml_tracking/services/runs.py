@@ -1,0 +1,404 @@
+"""Runs and what is logged to them: params, metrics, tags, datasets."""
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional, Sequence
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from ..errors import InvalidParameter, ResourceDoesNotExist
+from ..models import (
+    ACTIVE,
+    DELETED,
+    Dataset,
+    Experiment,
+    LatestMetric,
+    Metric,
+    Param,
+    Run,
+    RunInput,
+    RunTag,
+)
+from . import validation as v
+from .common import dialect_insert, next_iid, now_ms
+from .experiments import get_active_experiment
+from .names import random_run_name
+
+RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
+RUN_NAME_TAG = "mlflow.runName"
+PARENT_RUN_TAG = "mlflow.parentRunId"
+USER_TAG = "mlflow.user"
+CI_JOB_TAG = "gitlab.CI_JOB_ID"
+
+
+@dataclass(frozen=True)
+class MetricIn:
+    key: str
+    value: float
+    timestamp: int
+    step: int
+
+
+def _parse_status(status: Any) -> str:
+    if isinstance(status, int) and 1 <= status <= 5:
+        return RUN_STATUSES[status - 1]
+    if not isinstance(status, str) or status.upper() not in RUN_STATUSES:
+        raise InvalidParameter(f"Invalid value '{status}' for parameter 'status': expected one of {', '.join(RUN_STATUSES)}")
+    return status.upper()
+
+
+def _run_uuid(run_id: Any) -> str:
+    text = v.require_str(run_id, "run_id", max_length=64).strip().lower()
+    return text
+
+
+# -- lookups ---------------------------------------------------------------------
+def get_run(session: Session, project_id: str, run_id: Any) -> Run:
+    run_uuid = _run_uuid(run_id)
+    run = session.scalars(select(Run).where(Run.run_uuid == run_uuid, Run.project_id == project_id)).one_or_none()
+    if run is None:
+        raise ResourceDoesNotExist(f"Run with id={run_uuid} not found")
+    return run
+
+
+def get_active_run(session: Session, project_id: str, run_id: Any) -> Run:
+    run = get_run(session, project_id, run_id)
+    check_active(run)
+    return run
+
+
+def get_run_by_iid(session: Session, project_id: str, iid: int) -> Run:
+    run = session.scalars(select(Run).where(Run.project_id == project_id, Run.iid == iid)).one_or_none()
+    if run is None:
+        raise ResourceDoesNotExist(f"Run with iid={iid} not found")
+    return run
+
+
+def check_active(run: Run) -> None:
+    if run.lifecycle_stage != ACTIVE:
+        raise InvalidParameter(
+            f"The run {run.run_uuid} must be in the 'active' state. Current state is {run.lifecycle_stage}."
+        )
+
+
+# -- create / update / delete --------------------------------------------------
+def create_run(
+    session: Session,
+    project_id: str,
+    experiment_id: Any,
+    *,
+    user_id: Optional[str] = None,
+    start_time: Any = None,
+    tags: Sequence[tuple[Any, Any]] = (),
+    run_name: Any = None,
+    author_id: Optional[str] = None,
+    ci_job_id: Optional[int] = None,
+) -> Run:
+    experiment = get_active_experiment(session, project_id, experiment_id)
+    tag_map = _validated_tags(tags)
+    if run_name is not None and not isinstance(run_name, str):
+        raise InvalidParameter("Invalid value for parameter 'run_name': expected a string.")
+    tag_name = tag_map.get(RUN_NAME_TAG)
+    if run_name and tag_name and run_name != tag_name:
+        raise InvalidParameter(
+            f"Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values "
+            f"(run_name='{run_name}', mlflow.runName='{tag_name}')."
+        )
+    name = run_name or tag_name or random_run_name()
+    if len(name) > v.MAX_ENTITY_KEY_LENGTH:
+        raise InvalidParameter(f"Run name exceeds the maximum length of {v.MAX_ENTITY_KEY_LENGTH} characters.")
+    tag_map[RUN_NAME_TAG] = name
+    start = v.parse_int(start_time, "start_time", default=None)
+    if start is None:
+        start = now_ms()
+    parent = _find_parent(session, project_id, tag_map.get(PARENT_RUN_TAG))
+    run = Run(
+        run_uuid=uuid.uuid4().hex,
+        project_id=project_id,
+        experiment_id=experiment.id,
+        iid=next_iid(session, project_id, "run"),
+        name=name,
+        status="RUNNING",
+        start_time=start,
+        lifecycle_stage=ACTIVE,
+        user_id=(user_id if isinstance(user_id, str) and user_id else tag_map.get(USER_TAG)),
+        author_id=author_id,
+        ci_job_id=ci_job_id,
+        parent_id=parent.id if parent is not None else None,
+    )
+    session.add(run)
+    session.flush()
+    if tag_map:
+        session.execute(dialect_insert(session)(RunTag), [{"run_id": run.id, "key": k, "value": val} for k, val in tag_map.items()])
+    experiment.last_update_time = now_ms()
+    return run
+
+
+def _find_parent(session: Session, project_id: str, parent_uuid: Optional[str]) -> Optional[Run]:
+    if not parent_uuid:
+        return None
+    return session.scalars(
+        select(Run).where(Run.run_uuid == parent_uuid.strip().lower(), Run.project_id == project_id)
+    ).one_or_none()
+
+
+def update_run(
+    session: Session, project_id: str, run_id: Any, *, status: Any = None, end_time: Any = None, run_name: Any = None
+) -> Run:
+    run = get_active_run(session, project_id, run_id)
+    if status is not None and status != "":
+        run.status = _parse_status(status)
+    end = v.parse_int(end_time, "end_time")
+    if end is not None:
+        run.end_time = end
+    if run_name:
+        if not isinstance(run_name, str) or len(run_name) > v.MAX_ENTITY_KEY_LENGTH:
+            raise InvalidParameter("Invalid value for parameter 'run_name'.")
+        run.name = run_name
+        _upsert_tags(session, run.id, {RUN_NAME_TAG: run_name})
+    return run
+
+
+def delete_run(session: Session, project_id: str, run_id: Any) -> Run:
+    run = get_run(session, project_id, run_id)
+    run.lifecycle_stage = DELETED
+    run.deleted_time = now_ms()
+    return run
+
+
+def restore_run(session: Session, project_id: str, run_id: Any) -> Run:
+    run = get_run(session, project_id, run_id)
+    if run.experiment.lifecycle_stage != ACTIVE:
+        raise InvalidParameter(f"Cannot restore run {run.run_uuid}: its experiment is deleted.")
+    run.lifecycle_stage = ACTIVE
+    run.deleted_time = None
+    return run
+
+
+def set_runs_lifecycle_for_experiment(session: Session, experiment: Experiment, stage: str) -> None:
+    """Soft-deleting an experiment soft-deletes its runs (MLflow does the same)."""
+    values = {"lifecycle_stage": stage, "deleted_time": now_ms() if stage == DELETED else None}
+    session.execute(update(Run).where(Run.experiment_id == experiment.id).values(**values))
+
+
+# -- params / tags ------------------------------------------------------------------
+def _validated_tags(tags: Iterable[tuple[Any, Any]]) -> dict[str, Optional[str]]:
+    result: dict[str, Optional[str]] = {}
+    for key, value in tags:
+        key = v.validate_key("Tag", key)
+        result[key] = v.validate_value("Tag", value, v.MAX_TAG_VAL_LENGTH, required=False)
+    return result
+
+
+def _upsert_tags(session: Session, run_pk: int, tags: dict[str, Optional[str]]) -> None:
+    if not tags:
+        return
+    insert = dialect_insert(session)
+    stmt = insert(RunTag)
+    stmt = stmt.on_conflict_do_update(index_elements=[RunTag.run_id, RunTag.key], set_={"value": stmt.excluded.value})
+    session.execute(stmt, [{"run_id": run_pk, "key": k, "value": val} for k, val in tags.items()])
+
+
+def _insert_params(session: Session, run: Run, params: dict[str, str]) -> None:
+    """Params are write-once: re-logging the same value is fine, another value is an error."""
+    if not params:
+        return
+    insert = dialect_insert(session)
+    session.execute(
+        insert(Param).on_conflict_do_nothing(index_elements=[Param.run_id, Param.key]),
+        [{"run_id": run.id, "key": k, "value": val} for k, val in params.items()],
+    )
+    stored = dict(
+        session.execute(select(Param.key, Param.value).where(Param.run_id == run.id, Param.key.in_(list(params))))
+        .tuples()
+        .all()
+    )
+    for key, value in params.items():
+        if stored.get(key) != value:
+            raise InvalidParameter(
+                f"Changing param values is not allowed. Param with key='{key}' was already logged with "
+                f"value='{stored.get(key)}' for run ID='{run.run_uuid}'. Attempted logging new value '{value}'."
+            )
+
+
+def log_param(session: Session, project_id: str, run_id: Any, key: Any, value: Any) -> None:
+    run = get_active_run(session, project_id, run_id)
+    key = v.validate_key("Param", key)
+    value = v.validate_value("Param", value, v.MAX_PARAM_VAL_LENGTH)
+    _insert_params(session, run, {key: value})
+
+
+def set_tag(session: Session, project_id: str, run_id: Any, key: Any, value: Any) -> Run:
+    run = get_active_run(session, project_id, run_id)
+    key = v.validate_key("Tag", key)
+    value = v.validate_value("Tag", value, v.MAX_TAG_VAL_LENGTH, required=False)
+    _apply_tags(session, run, {key: value})
+    return run
+
+
+def _apply_tags(session: Session, run: Run, tags: dict[str, Optional[str]]) -> None:
+    if RUN_NAME_TAG in tags and tags[RUN_NAME_TAG]:
+        run.name = tags[RUN_NAME_TAG][: v.MAX_ENTITY_KEY_LENGTH]
+    if PARENT_RUN_TAG in tags:
+        parent = _find_parent(session, run.project_id, tags[PARENT_RUN_TAG])
+        run.parent_id = parent.id if parent is not None and parent.id != run.id else None
+    if USER_TAG in tags and tags[USER_TAG] and not run.user_id:
+        run.user_id = tags[USER_TAG][:256]
+    _upsert_tags(session, run.id, tags)
+
+
+def delete_tag(session: Session, project_id: str, run_id: Any, key: Any) -> None:
+    run = get_active_run(session, project_id, run_id)
+    key = v.require_str(key, "key")
+    deleted = session.execute(delete(RunTag).where(RunTag.run_id == run.id, RunTag.key == key)).rowcount
+    if not deleted:
+        raise ResourceDoesNotExist(f"No tag with name: {key} in run with id {run.run_uuid}")
+
+
+# -- metrics -----------------------------------------------------------------------
+def parse_metric(raw: Any, default_timestamp: Optional[int] = None) -> MetricIn:
+    if not isinstance(raw, dict):
+        raise InvalidParameter("Each metric must be an object with 'key', 'value' and 'timestamp'.")
+    key = v.validate_key("Metric", raw.get("key"))
+    if raw.get("value") is None:
+        raise InvalidParameter(f"Missing value for required parameter 'value' of metric '{key}'.")
+    value = v.parse_float(raw.get("value"), "metric value")
+    timestamp = v.parse_int(raw.get("timestamp"), "timestamp", default=default_timestamp)
+    if timestamp is None:
+        raise InvalidParameter(f"Missing value for required parameter 'timestamp' of metric '{key}'.")
+    step = v.parse_int(raw.get("step"), "step", default=0)
+    return MetricIn(key, value, timestamp, step)
+
+
+def _metric_rows(run_pk: int, metrics: Sequence[MetricIn]) -> list[dict]:
+    rows = []
+    for m in metrics:
+        nan = math.isnan(m.value)
+        rows.append(
+            {"run_id": run_pk, "key": m.key, "value": None if nan else m.value, "is_nan": nan, "timestamp": m.timestamp, "step": m.step}
+        )
+    return rows
+
+
+def _sort_key(m: MetricIn) -> tuple:
+    # MLflow's "latest": highest step, then timestamp, then value; NaN loses ties.
+    return (m.step, m.timestamp, -math.inf if math.isnan(m.value) else m.value)
+
+
+def _insert_metrics(session: Session, run: Run, metrics: Sequence[MetricIn]) -> None:
+    if not metrics:
+        return
+    rows = _metric_rows(run.id, metrics)
+    session.execute(Metric.__table__.insert(), rows)
+    best: dict[str, MetricIn] = {}
+    for m in metrics:
+        current = best.get(m.key)
+        if current is None or _sort_key(m) > _sort_key(current):
+            best[m.key] = m
+    _upsert_latest(session, run.id, list(best.values()))
+
+
+def _upsert_latest(session: Session, run_pk: int, metrics: list[MetricIn]) -> None:
+    insert = dialect_insert(session)
+    stmt = insert(LatestMetric)
+    new = stmt.excluded
+    cur = LatestMetric
+    newer = or_(
+        new.step > cur.step,
+        and_(new.step == cur.step, new.timestamp > cur.timestamp),
+        and_(new.step == cur.step, new.timestamp == cur.timestamp, cur.is_nan.is_(True), new.is_nan.is_(False)),
+        and_(new.step == cur.step, new.timestamp == cur.timestamp, new.value > cur.value),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[LatestMetric.run_id, LatestMetric.key],
+        set_={"value": new.value, "is_nan": new.is_nan, "timestamp": new.timestamp, "step": new.step},
+        where=newer,
+    )
+    session.execute(stmt, _metric_rows(run_pk, metrics))
+
+
+def log_metric(session: Session, project_id: str, run_id: Any, raw: dict) -> None:
+    run = get_active_run(session, project_id, run_id)
+    _insert_metrics(session, run, [parse_metric(raw)])
+
+
+# -- batch -------------------------------------------------------------------------
+def log_batch(
+    session: Session, project_id: str, run_id: Any, metrics: Any, params: Any, tags: Any
+) -> Run:
+    """All or nothing: everything is validated first, then written in the
+    caller's transaction, which is rolled back on any error."""
+    metrics = metrics or []
+    params = params or []
+    tags = tags or []
+    if not all(isinstance(x, list) for x in (metrics, params, tags)):
+        raise InvalidParameter("'metrics', 'params' and 'tags' must be lists.")
+    v.validate_batch_limits(len(metrics), len(params), len(tags))
+    run = get_active_run(session, project_id, run_id)
+    parsed_metrics = [parse_metric(m) for m in metrics]
+    param_map: dict[str, str] = {}
+    for p in params:
+        if not isinstance(p, dict):
+            raise InvalidParameter("Each param must be an object with 'key' and 'value'.")
+        key = v.validate_key("Param", p.get("key"))
+        value = v.validate_value("Param", p.get("value"), v.MAX_PARAM_VAL_LENGTH)
+        if key in param_map and param_map[key] != value:
+            raise InvalidParameter(f"Duplicate parameter keys have been submitted: '{key}' with different values.")
+        param_map[key] = value
+    tag_pairs = []
+    for t in tags:
+        if not isinstance(t, dict):
+            raise InvalidParameter("Each tag must be an object with 'key' and 'value'.")
+        tag_pairs.append((t.get("key"), t.get("value")))
+    tag_map = _validated_tags(tag_pairs)
+    _insert_params(session, run, param_map)
+    _insert_metrics(session, run, parsed_metrics)
+    if tag_map:
+        _apply_tags(session, run, tag_map)
+    return run
+
+
+# -- datasets ----------------------------------------------------------------------
+def log_inputs(session: Session, project_id: str, run_id: Any, datasets: Any) -> None:
+    run = get_active_run(session, project_id, run_id)
+    if datasets is None:
+        return
+    if not isinstance(datasets, list):
+        raise InvalidParameter("'datasets' must be a list.")
+    insert = dialect_insert(session)
+    for item in datasets:
+        if not isinstance(item, dict) or not isinstance(item.get("dataset"), dict):
+            raise InvalidParameter("Each dataset input must carry a 'dataset' object.")
+        ds = item["dataset"]
+        name = v.require_str(ds.get("name"), "dataset.name", max_length=500)
+        digest = v.require_str(ds.get("digest"), "dataset.digest", max_length=64)
+        session.execute(
+            insert(Dataset)
+            .values(
+                experiment_id=run.experiment_id,
+                name=name,
+                digest=digest,
+                source_type=ds.get("source_type"),
+                source=ds.get("source"),
+                schema=ds.get("schema"),
+                profile=ds.get("profile"),
+            )
+            .on_conflict_do_nothing(index_elements=[Dataset.experiment_id, Dataset.name, Dataset.digest])
+        )
+        dataset_pk = session.execute(
+            select(Dataset.id).where(
+                Dataset.experiment_id == run.experiment_id, Dataset.name == name, Dataset.digest == digest
+            )
+        ).scalar_one()
+        input_tags = item.get("tags") or []
+        tags_json = json.dumps([{"key": t.get("key"), "value": t.get("value")} for t in input_tags if isinstance(t, dict)])
+        session.execute(
+            insert(RunInput)
+            .values(run_id=run.id, dataset_id=dataset_pk, tags_json=tags_json)
+            .on_conflict_do_update(index_elements=[RunInput.run_id, RunInput.dataset_id], set_={"tags_json": tags_json})
+        )

@@ -1,0 +1,64 @@
+"""Shared fixtures: a live example forge on SQLite and on PostgreSQL, and an
+MLflow client pointed at it through the environment, as a user would."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # the example forge lives in examples/
+    sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# Fail fast instead of retrying for minutes: the client retries 5xx 7 times by default.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+from livedb import fresh_database  # noqa: E402
+from liveserver import build_app, migrate_and_seed, serve  # noqa: E402
+
+DB_KINDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="module", params=DB_KINDS)
+def db_kind(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def database_url(db_kind, tmp_path_factory):
+    with fresh_database(db_kind, str(tmp_path_factory.mktemp("db"))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def forge(database_url, tmp_path_factory):
+    """A seeded example forge served on a free port (one per module and database)."""
+    app = build_app(database_url, str(tmp_path_factory.mktemp("storage")))
+    seeded = migrate_and_seed(app)
+    live = serve(app)
+    live.extra["seed"] = seeded
+    yield live
+    live.stop()
+    with app.app_context():
+        from gl_ml_tracking import get_state
+
+        get_state(app).db.engine.dispose()
+
+
+@pytest.fixture
+def mlflow_client(forge, monkeypatch):
+    """An ``MlflowClient`` configured only through the environment, as a data scientist does."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", forge.tracking_uri(1))
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", forge.owner_token)
+    mlflow.set_tracking_uri(forge.tracking_uri(1))
+    yield MlflowClient()
+    if mlflow.active_run():
+        mlflow.end_run()

@@ -1,0 +1,74 @@
+"""The example forge with the extension, served for real on a free loopback
+port in a background thread, with a seeded demo (two projects, two users)."""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from werkzeug.serving import make_server
+
+OWNER_TOKEN = "glpat-test-owner-token-000000000001"
+OUTSIDER_TOKEN = "glpat-test-outsider-token-0000000002"
+
+
+@dataclass
+class LiveForge:
+    app: Any
+    base_url: str
+    owner_token: str = OWNER_TOKEN
+    outsider_token: str = OUTSIDER_TOKEN
+    extra: dict = field(default_factory=dict)
+    _server: Any = None
+    _thread: Optional[threading.Thread] = None
+
+    def tracking_uri(self, project_ref: Any = 1) -> str:
+        return f"{self.base_url}/api/v4/projects/{project_ref}/ml/mlflow"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+            self._server = None
+
+
+def build_app(database_url: str, storage_path: str, extra_config: Optional[dict] = None):
+    from examples.forge import create_app
+
+    config = {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "GL_ML_TRACKING_STORAGE_PATH": storage_path,
+    }
+    config.update(extra_config or {})
+    return create_app(config)
+
+
+def migrate_and_seed(app, base_url: str = "http://127.0.0.1") -> Any:
+    from examples.forge.models import create_forge_tables
+    from examples.forge.seed import seed
+    from gl_ml_tracking import migrate
+
+    old = {k: os.environ.get(k) for k in ("DEMO_TOKEN", "DEMO_OUTSIDER_TOKEN", "DEMO_PASSWORD")}
+    os.environ.update(DEMO_TOKEN=OWNER_TOKEN, DEMO_OUTSIDER_TOKEN=OUTSIDER_TOKEN, DEMO_PASSWORD="demo-password")
+    try:
+        with app.app_context():
+            create_forge_tables()
+            migrate.upgrade()
+            return seed(base_url, say=lambda *_: None)
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def serve(app) -> LiveForge:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    port = server.server_port
+    thread = threading.Thread(target=server.serve_forever, name=f"forge-{port}", daemon=True)
+    thread.start()
+    return LiveForge(app=app, base_url=f"http://127.0.0.1:{port}", _server=server, _thread=thread)
