@@ -118,9 +118,20 @@ def test_log_batch_is_atomic(mlflow_client):
     assert err.value.error_code == "INVALID_PARAMETER_VALUE"
     data = mlflow_client.get_run(run_id).data
     assert "never" not in data.metrics and "never" not in data.tags
-    with pytest.raises(MlflowException) as err:
-        mlflow_client.log_batch(run_id, metrics=[Metric("x", 1.0, 1, 0)] * 1001)
-    assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+
+def test_log_batch_limits_over_raw_http(forge, mlflow_client):
+    # The client splits big batches itself, so the server's limits are checked over raw HTTP.
+    exp_id = mlflow_client.create_experiment(_name())
+    run_id = mlflow_client.create_run(exp_id).info.run_id
+    url = forge.tracking_uri(1) + "/api/2.0/mlflow/runs/log-batch"
+    headers = {"Authorization": f"Bearer {forge.owner_token}"}
+    too_many = [{"key": "x", "value": 1.0, "timestamp": 1, "step": i} for i in range(1001)]
+    r = requests.post(url, json={"run_id": run_id, "metrics": too_many}, headers=headers)
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    params = [{"key": f"p{i}", "value": "v"} for i in range(101)]
+    r = requests.post(url, json={"run_id": run_id, "params": params}, headers=headers)
+    assert r.status_code == 400 and "101" in r.json()["message"]
+    assert mlflow_client.get_run(run_id).data.params == {}
 
 
 def test_delete_restore_run_and_writes_refused(mlflow_client):

@@ -1,0 +1,1 @@
+"""GitLab-style generic package registry: storage, services and the HTTP blueprint."""

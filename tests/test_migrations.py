@@ -1,0 +1,45 @@
+"""The shipped migrations and the models agree, on SQLite and PostgreSQL, and
+they never touch the host's tables or its Alembic version table."""
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask import Flask
+
+from gl_ml_tracking import MLTracking, migrate
+from gl_ml_tracking.extension import get_state
+from gl_ml_tracking.models import TABLE_PREFIX, metadata
+from livedb import fresh_database
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_upgrade_matches_models_and_spares_host_tables(kind, tmp_path):
+    with fresh_database(kind, str(tmp_path)) as url:
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:  # the host's own schema, made before ours
+            conn.execute(sa.text("CREATE TABLE host_things (id INTEGER PRIMARY KEY, name VARCHAR(10))"))
+            conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+            conn.execute(sa.text("INSERT INTO alembic_version VALUES ('host_rev_1')"))
+        app = Flask("mig", instance_path=str(tmp_path))
+        app.config["GL_ML_TRACKING_DATABASE_URI"] = url
+        MLTracking(app)
+        with app.app_context():
+            migrate.upgrade()
+            with get_state(app).db.engine.connect() as conn:
+                context = MigrationContext.configure(
+                    conn, opts={"include_name": lambda name, type_, parent: type_ != "table" or name.startswith(TABLE_PREFIX) and name != migrate.VERSION_TABLE, "compare_type": True}
+                )
+                diff = compare_metadata(context, metadata)
+                assert diff == [], diff
+                tables = set(sa.inspect(conn).get_table_names())
+                assert {t.name for t in metadata.sorted_tables} <= tables
+                assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "host_rev_1"
+                assert conn.execute(sa.text(f"SELECT count(*) FROM {migrate.VERSION_TABLE}")).scalar() == 1
+            migrate.downgrade("base")
+            with get_state(app).db.engine.connect() as conn:
+                left = set(sa.inspect(conn).get_table_names())
+            assert "host_things" in left and not any(t.startswith(TABLE_PREFIX) and t != migrate.VERSION_TABLE for t in left)
+            get_state(app).db.engine.dispose()
+        engine.dispose()
