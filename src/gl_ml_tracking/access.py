@@ -4,27 +4,29 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from flask import g, request
+from flask import request
 
 from . import hooks
 from .errors import PermissionDenied, ProjectNotFound, Unauthenticated
 from .extension import get_state
 
-_UNSET = object()
+def _request_cache() -> dict:
+    # Per request, not per app context: a test (or a host) may keep one app
+    # context open across many requests, and ``g`` would then leak the caller.
+    return request.environ.setdefault("gl_ml_tracking.cache", {})
 
 
 def current_user() -> Optional[Any]:
-    user = getattr(g, "_glml_user", _UNSET)
-    if user is _UNSET:
-        user = get_state().hook("user_loader")(request)
-        g._glml_user = user
-    return user
+    cache = _request_cache()
+    if "user" not in cache:
+        cache["user"] = get_state().hook("user_loader")(request)
+    return cache["user"]
 
 
 def load_project(ref: str) -> Any:
     """The project named by ``ref`` if the caller may read anything of it;
     otherwise ``ProjectNotFound`` (the same answer as a missing project)."""
-    cache = g.setdefault("_glml_projects", {})
+    cache = _request_cache().setdefault("projects", {})
     if ref not in cache:
         cache[ref] = get_state().hook("project_loader")(ref)
     project = cache[ref]
@@ -34,7 +36,7 @@ def load_project(ref: str) -> Any:
 
 
 def can(project: Any, permission: str) -> bool:
-    cache = g.setdefault("_glml_perms", {})
+    cache = _request_cache().setdefault("perms", {})
     key = (str(project.id), permission)
     if key not in cache:
         cache[key] = bool(get_state().hook("permission_checker")(current_user(), project, permission))

@@ -1,0 +1,1 @@
+"""Example hosts for gl-ml-tracking (importable as ``examples``)."""

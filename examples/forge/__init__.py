@@ -1,0 +1,89 @@
+"""A small example forge that hosts gl-ml-tracking: ``create_app()``."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Optional
+
+from flask import Flask
+
+from gl_ml_tracking import MLTracking
+
+from .cli import forge_cli
+from .hooks import register_hooks
+from .models import db
+from .views import bp
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INSTANCE_PATH = REPO_ROOT / "instance"
+
+
+def normalise_database_url(url: str) -> str:
+    """Point plain PostgreSQL URLs at psycopg 3, the driver the project installs
+    (SQLAlchemy would otherwise look for psycopg2)."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    return url
+
+
+def _secret_key(instance_path: Path) -> str:
+    """SECRET_KEY from the environment, else one kept in the instance folder so
+    that every worker process and every restart signs sessions alike."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = instance_path / "secret_key"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: when two workers start at once only one key is written.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def _extension_settings_from_env() -> dict[str, Any]:
+    """``GL_ML_TRACKING_*`` environment variables, so storage (S3 bucket, local
+    path) and other extension settings need no code. Values are JSON when they
+    parse as JSON (``false``, ``20``), else strings."""
+    settings: dict[str, Any] = {}
+    for key, value in os.environ.items():
+        if key.startswith("GL_ML_TRACKING_"):
+            try:
+                settings[key] = json.loads(value)
+            except ValueError:
+                settings[key] = value
+    return settings
+
+
+def create_app(config: Optional[dict[str, Any]] = None) -> Flask:
+    config = dict(config or {})
+    app = Flask(__name__, instance_path=str(INSTANCE_PATH))
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        # Lax keeps the session cookie off cross-site POSTs, which protects the
+        # API (it accepts the session too) from forged requests.
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    app.config.update(_extension_settings_from_env())
+    app.config.update(config)
+    uri = app.config.get("SQLALCHEMY_DATABASE_URI") or os.environ.get("DATABASE_URL")
+    if not uri:
+        INSTANCE_PATH.mkdir(parents=True, exist_ok=True)
+        uri = f"sqlite:///{INSTANCE_PATH / 'forge.db'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(uri)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = secrets.token_hex(32) if app.testing else _secret_key(INSTANCE_PATH)
+
+    db.init_app(app)
+    ml = MLTracking(app, db=db)
+    register_hooks(ml)
+    app.register_blueprint(bp)
+    app.cli.add_command(forge_cli)
+    return app

@@ -1,0 +1,71 @@
+"""Wire the tracking extension's hooks to the forge's tables."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from sqlalchemy import select
+
+from gl_ml_tracking.hooks import CiJob, CiMergeRequest, CiPipeline, UserRef
+
+from . import auth, permissions
+from .models import Job, Project, User, db
+
+MAX_REF_LENGTH = 1024
+
+
+def find_project(ref: Any) -> Optional[Project]:
+    """``project_loader``: a numeric id or a full path such as ``group/sub/project``
+    (the extension has already URL-decoded it)."""
+    ref = str(ref).strip()
+    if not ref or len(ref) > MAX_REF_LENGTH:
+        return None
+    if ref.isdigit():
+        return db.session.get(Project, int(ref))
+    return db.session.scalar(select(Project).where(Project.full_path == ref.strip("/")))
+
+
+def present_user(user_id: Any) -> Optional[UserRef]:
+    """``user_presenter``: how the extension shows a user (run author, CI user)."""
+    try:
+        user = db.session.get(User, int(user_id))
+    except (TypeError, ValueError):
+        return None
+    return user_ref(user) if user is not None else None
+
+
+def user_ref(user: User) -> UserRef:
+    return UserRef(id=user.id, username=user.username, name=user.name, url=user.web_url,
+                   avatar_url=user.avatar_url or None)
+
+
+def load_ci_job(project: Any, job_id: Any) -> Optional[CiJob]:
+    """``ci_job_loader``: the job with its pipeline, merge request and user, or
+    ``None`` when there is no such job in *this* project."""
+    try:
+        job = db.session.get(Job, int(str(job_id)))
+    except (TypeError, ValueError):
+        return None
+    if job is None or job.project_id != project.id:
+        return None
+    pipeline = job.pipeline
+    mr = pipeline.merge_request if pipeline is not None else None
+    return CiJob(
+        id=job.id,
+        project_id=job.project_id,
+        name=job.name,
+        status=job.status,
+        url=job.web_url,
+        pipeline=CiPipeline(id=pipeline.id, ref=pipeline.ref, sha=pipeline.sha, url=pipeline.web_url)
+        if pipeline is not None else None,
+        merge_request=CiMergeRequest(iid=mr.iid, title=mr.title, url=mr.web_url, target_branch=mr.target_branch,
+                                     source_branch=mr.source_branch) if mr is not None else None,
+        user=user_ref(job.user),
+    )
+
+
+def register_hooks(ml) -> None:
+    ml.project_loader(find_project)
+    ml.user_loader(auth.identity_from_request)
+    ml.permission_checker(permissions.is_allowed)
+    ml.ci_job_loader(load_ci_job)
+    ml.user_presenter(present_user)
