@@ -9,6 +9,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from . import auth
+from .ci import ci_job_command
 from .models import User, create_forge_tables, db, utcnow
 from .seed import seed
 
@@ -56,3 +57,6 @@ def create_token_command(username: str, scopes: str, name: str, expires_in_days:
         raise click.ClickException(str(exc)) from exc
     db.session.commit()
     click.echo(token)
+
+
+forge_cli.add_command(ci_job_command)  # flask forge ci-job: play a CI job end to end (examples/forge/ci.py)

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from gl_ml_tracking.hooks import CiJob, CiMergeRequest, CiPipeline, UserRef
 
-from . import auth, permissions
+from . import auth, ci, permissions
 from .models import Job, Project, User, db
 
 MAX_REF_LENGTH = 1024
@@ -68,4 +68,5 @@ def register_hooks(ml) -> None:
     ml.user_loader(auth.identity_from_request)
     ml.permission_checker(permissions.is_allowed)
     ml.ci_job_loader(load_ci_job)
+    ml.ci_jobs_loader(ci.job_ids_for)
     ml.user_presenter(present_user)

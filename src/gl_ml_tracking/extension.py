@@ -99,6 +99,12 @@ class MLTracking:
         """``fn(project, job_id) -> CiJob | None``."""
         return self._register("ci_job_loader", fn)
 
+    def ci_jobs_loader(self, fn: hooks_module.CiJobsLister) -> hooks_module.CiJobsLister:
+        """``fn(project, pipeline_id=None, merge_request_iid=None, ref=None) -> job ids | None``:
+        which jobs belong to a pipeline, a merge request or a branch (see
+        ``hooks.default_ci_jobs_for``); powers the CI filters and the MR view."""
+        return self._register("ci_jobs_for", fn)
+
     def user_presenter(self, fn: hooks_module.UserPresenter) -> hooks_module.UserPresenter:
         """``fn(user_id) -> UserRef | None``: how to display a user."""
         return self._register("user_presenter", fn)

@@ -8,7 +8,7 @@ readable or writable, so a half-configured host leaks nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Protocol, runtime_checkable
+from typing import Any, Callable, Iterable, Optional, Protocol, runtime_checkable
 
 # Permission names passed to ``permission_checker``. Hosts map them to roles.
 READ_MODEL_EXPERIMENTS = "read_model_experiments"
@@ -113,6 +113,7 @@ ProjectLoader = Callable[[str], Optional[Project]]
 UserLoader = Callable[[Any], Optional[User]]
 PermissionChecker = Callable[[Optional[User], Project, str], bool]
 CiJobLoader = Callable[[Project, Any], Optional[CiJob]]
+CiJobsLister = Callable[..., Optional[Iterable[Any]]]
 UserPresenter = Callable[[Any], Optional[UserRef]]
 
 
@@ -136,6 +137,23 @@ def default_ci_job_loader(project: Project, job_id: Any) -> Optional[CiJob]:
     return None
 
 
+def default_ci_jobs_for(project: Project, pipeline_id: Any = None, merge_request_iid: Any = None,
+                        ref: Optional[str] = None) -> Optional[Iterable[Any]]:
+    """``ci_jobs_for``: the ids of this project's jobs in one pipeline, in the
+    pipelines of one merge request, or in the branch pipelines of one ``ref``
+    (exactly one of the three is given per call).
+
+    Runs store only their job id, so this is how the extension filters runs
+    by pipeline or merge request and finds a merge request's target-branch
+    runs. Return ``None`` when the pipeline or merge request does not exist
+    (or the host cannot tell); ``[]`` when it exists but has no jobs. For a
+    ``ref`` the host may return only its newest jobs (say the last 10,000).
+    Default: ``None``, so CI filters match nothing and the merge-request
+    view answers 404.
+    """
+    return None
+
+
 def default_user_presenter(user_id: Any) -> Optional[UserRef]:
     if user_id is None:
         return None
@@ -147,5 +165,6 @@ DEFAULT_HOOKS: dict[str, Callable[..., Any]] = {
     "user_loader": default_user_loader,
     "permission_checker": default_permission_checker,
     "ci_job_loader": default_ci_job_loader,
+    "ci_jobs_for": default_ci_jobs_for,
     "user_presenter": default_user_presenter,
 }
