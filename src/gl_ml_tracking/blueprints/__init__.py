@@ -25,3 +25,5 @@ def register_blueprints(app: Flask) -> None:
             make_ui = None
         if make_ui:
             app.register_blueprint(make_ui(), url_prefix=cfg["GL_ML_TRACKING_UI_PREFIX"])
+    from .ci_views import register_ci_views  # CI: merge-request view, run CI info, runs by pipeline/MR
+    register_ci_views(app)
