@@ -44,3 +44,8 @@ def db_revision(message):
     from . import migrate
 
     migrate.revision(message)
+
+
+from .cli_gc import gc_command  # noqa: E402 - `flask ml-tracking gc`
+
+ml_tracking_cli.add_command(gc_command)

@@ -35,6 +35,9 @@ class Access:
 
     read: tuple[str, ...]
     write: tuple[str, ...] = ()
+    # False: no user is required; the view checks a credential of its own (a signed URL,
+    # e.g. the multipart-upload part URLs, which the MLflow client PUTs to without its token).
+    authenticate: bool = True
 
 
 EXPERIMENTS_READ = Access((READ_MODEL_EXPERIMENTS,))
@@ -141,7 +144,7 @@ def make_view(spec: RouteSpec) -> Callable[..., Response]:
         state = get_state()
         session = state.session
         try:
-            user = access.require_user()
+            user = access.require_user() if spec.access.authenticate else access.current_user()
             project = access.load_project(g.glml_project_ref)
             _check_access(project, spec.access)
             ctx = ApiContext(project=project, project_id=access.project_key(project), user=user, args=_read_args(spec))

@@ -10,8 +10,10 @@ from .api_framework import ROUTES, error_response, make_view
 # Importing the view modules fills ROUTES.
 from . import tracking_views  # noqa: F401
 
-try:  # added by the artifacts / models / registry work
-    from . import artifact_views, model_views, registry_views  # noqa: F401
+from . import artifact_views  # noqa: F401
+
+try:  # added by the models / registry work
+    from . import model_views, registry_views  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
 
@@ -34,7 +36,11 @@ def make_blueprint() -> Blueprint:
     def endpoint_not_found(**_kwargs):
         return error_response(MlflowError("Endpoint not found or method not allowed.", "ENDPOINT_NOT_FOUND", 404))
 
+    # The catch-all also matches paths with encoded newlines (werkzeug's ``path`` does not).
+    from .packages import PATH_CONVERTER, AnyPathConverter
+
+    bp.record_once(lambda state: state.app.url_map.converters.setdefault(PATH_CONVERTER, AnyPathConverter))
     for prefix in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow", "/api/2.0/mlflow-artifacts", "/api/3.0/mlflow"):
-        bp.add_url_rule(prefix + "/<path:rest>", endpoint="not_found" + prefix.replace("/", "_").replace("-", "_").replace(".", "_"),
+        bp.add_url_rule(prefix + f"/<{PATH_CONVERTER}:rest>", endpoint="not_found" + prefix.replace("/", "_").replace("-", "_").replace(".", "_"),
                         view_func=endpoint_not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
     return bp
