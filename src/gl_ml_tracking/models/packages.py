@@ -41,7 +41,8 @@ class PackageFile(Base):
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     md5: Mapped[Optional[str]] = mapped_column(String(32))
     content_type: Mapped[Optional[str]] = mapped_column(String(255))
-    storage_key: Mapped[str] = mapped_column(String(1024), nullable=False)
+    # Indexed: deletes and gc look rows up by the object they point at.
+    storage_key: Mapped[str] = mapped_column(String(1024), nullable=False, index=True)
     created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
     package: Mapped[Package] = relationship(back_populates="files", lazy="raise")

@@ -291,8 +291,8 @@ class _Scanner:
         entity = first
         if entity not in entities:
             raise self.error(
-                f"invalid entity type {entity!r} in {_shorten(self.text[start:self.pos + 1])!r}; valid entity types are "
-                + ", ".join(sorted(set(entities))),
+                f"invalid entity type {entity!r} in {_shorten(self.text[start:self.pos + 1])!r}; "
+                "valid entity types are " + ", ".join(sorted(set(entities))),
                 start,
             )
         if first_quoted and ch == '"':
@@ -311,7 +311,7 @@ class _Scanner:
             if m:
                 self.pos = m.end()
         if key == "":
-            raise self.error(f"empty key after {entity!r}.", start)
+            raise self.error(f"empty key after '{entity}.'", start)
         self._check_identifier_end(start)
         return entities[entity], key, start
 
@@ -378,7 +378,8 @@ class _Scanner:
         if m:
             end = m.end()
             if end < len(self.text) and (self.text[end].isalnum() or self.text[end] in "._"):
-                raise self.error(f"invalid number {self.token_at(start)}", start)
+                word = re.compile(r"[-+]?[\w.]+").match(self.text, start).group(0)
+                raise self.error(f"invalid number {_shorten(word)!r}", start)
             self.pos = end
             text = m.group(0)
             is_int = m.group(2) is None and "." not in text
@@ -425,10 +426,14 @@ class _Grammar:
     what = "filter"
     entities: dict = _RUN_ENTITIES
 
-    def resolve(self, sc: _Scanner, kind: Optional[str], key: str, start: int, *, for_order: bool = False) -> tuple[str, str]:
+    def resolve(
+        self, sc: _Scanner, kind: Optional[str], key: str, start: int, *, for_order: bool = False
+    ) -> tuple[str, str]:
         raise NotImplementedError
 
-    def check(self, sc: _Scanner, kind: str, key: str, op: str, vkind: str, raw: object, start: int, vstart: int) -> Value:
+    def check(
+        self, sc: _Scanner, kind: str, key: str, op: str, vkind: str, raw: object, start: int, vstart: int
+    ) -> Value:
         raise NotImplementedError
 
 
@@ -452,13 +457,14 @@ class _RunGrammar(_Grammar):
         if kind == ATTRIBUTE:
             key = _RUN_ATTRIBUTE_ALIASES.get(key, key)
             if key not in RUN_NUMERIC_ATTRIBUTES and key not in RUN_STRING_ATTRIBUTES:
-                valid = sorted(RUN_NUMERIC_ATTRIBUTES | RUN_STRING_ATTRIBUTES | set(_RUN_ATTRIBUTE_ALIASES))
+                valid = sorted(RUN_NUMERIC_ATTRIBUTES | RUN_STRING_ATTRIBUTES) + ["created (= start_time)"]
                 raise sc.error(f"invalid attribute key {key!r}; valid attribute keys are {', '.join(valid)}", start)
         elif kind == DATASET:
             if for_order:
                 raise sc.error("runs cannot be ordered by dataset fields", start)
             if key not in DATASET_KEYS:
-                raise sc.error(f"invalid dataset key {key!r}; valid dataset keys are {', '.join(sorted(DATASET_KEYS))}", start)
+                valid = ", ".join(sorted(DATASET_KEYS))
+                raise sc.error(f"invalid dataset key {key!r}; valid dataset keys are {valid}", start)
         return kind, key
 
     def check(self, sc, kind, key, op, vkind, raw, start, vstart):
@@ -506,7 +512,8 @@ class _ExperimentGrammar(_Grammar):
         kind = kind or ATTRIBUTE
         if kind == ATTRIBUTE and key not in _EXPERIMENT_ATTRIBUTES:
             raise sc.error(
-                f"invalid attribute key {key!r}; valid attribute keys are {', '.join(sorted(_EXPERIMENT_ATTRIBUTES))}", start
+                f"invalid attribute key {key!r}; valid attribute keys are {', '.join(sorted(_EXPERIMENT_ATTRIBUTES))}",
+                start,
             )
         if kind != ATTRIBUTE and for_order:
             raise sc.error(f"experiments can only be ordered by {', '.join(sorted(_EXPERIMENT_ATTRIBUTES))}", start)
@@ -518,7 +525,9 @@ class _ExperimentGrammar(_Grammar):
             if op in NULL_OPS:
                 return None
             if op not in STRING_OPS:
-                raise sc.error(f"invalid comparator {op!r} for {name!r}; use one of = != LIKE ILIKE IS NULL IS NOT NULL", start)
+                raise sc.error(
+                    f"invalid comparator {op!r} for {name!r}; use one of = != LIKE ILIKE IS NULL IS NOT NULL", start
+                )
             if vkind != "string":
                 raise sc.error(f"expected a quoted string for {name!r}, found {sc.token_at(vstart)}", vstart)
             return raw
@@ -526,7 +535,9 @@ class _ExperimentGrammar(_Grammar):
             raise sc.error(f"IS NULL / IS NOT NULL is only supported for tags, not for {name!r}", start)
         if key in EXPERIMENT_NUMERIC_ATTRIBUTES:
             if op not in NUMERIC_OPS:
-                raise sc.error(f"invalid comparator {op!r} for numeric attribute {name!r}; use one of = != < <= > >=", start)
+                raise sc.error(
+                    f"invalid comparator {op!r} for numeric attribute {name!r}; use one of = != < <= > >=", start
+                )
             if vkind != "number":
                 raise sc.error(f"expected a number for numeric attribute {name!r}, found {sc.token_at(vstart)}", vstart)
             val, is_int = _number(sc, raw, vstart)
@@ -541,7 +552,8 @@ class _ExperimentGrammar(_Grammar):
                     raise sc.error(f"expected a ('list', 'of', 'ids') after {op}, found {sc.token_at(vstart)}", vstart)
                 return tuple(self._experiment_id(sc, v, vstart) for v in raw)
             if vkind != "string":
-                raise sc.error(f"expected a quoted experiment id for 'experiment_id', found {sc.token_at(vstart)}", vstart)
+                found = sc.token_at(vstart)
+                raise sc.error(f"expected a quoted experiment id for 'experiment_id', found {found}", vstart)
             return self._experiment_id(sc, raw, vstart)
         # name
         if op in LIST_OPS:
@@ -596,17 +608,20 @@ def _parse_or(sc: _Scanner, g: _Grammar, depth: int) -> Node:
 def _parse_and(sc: _Scanner, g: _Grammar, depth: int) -> Node:
     items: list[Node] = []
     while True:
-        # Stray ANDs (leading, trailing, doubled) are tolerated, as MLflow does.
+        # Stray ANDs are tolerated where MLflow tolerates them: doubled, leading,
+        # and trailing at the very end of the filter.
+        and_pos = None
         while sc.take_keyword("AND"):
-            pass
-        if sc.at_end() or sc.peek_char() == ")" or sc.peek_keyword() == "OR":
-            if not items:
-                raise sc.error(f"expected a condition, found {sc.token_at()}")
+            and_pos = sc.pos
+        if sc.at_end() and items:
             break
+        if sc.at_end() or sc.peek_char() == ")" or sc.peek_keyword() == "OR":
+            where = "AND must be followed by a condition" if and_pos is not None else "expected a condition"
+            raise sc.error(f"{where}, found {sc.token_at()}")
         items.append(_parse_primary(sc, g, depth))
-        if sc.at_end() or sc.peek_char() == ")" or sc.peek_keyword() in ("AND", "OR"):
-            if sc.peek_keyword() == "AND":
-                continue
+        if sc.peek_keyword() == "AND":
+            continue
+        if sc.at_end() or sc.peek_char() == ")" or sc.peek_keyword() == "OR":
             break
         raise sc.error(f"expected AND or OR, found {sc.token_at()}")
     flat: list[Node] = []

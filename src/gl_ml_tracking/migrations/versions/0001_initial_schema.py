@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 297eb725df28
+Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 19:03:43.785001
+Create Date: 2026-11-27 19:48:01.693451
 """
 from alembic import op
 import sqlalchemy as sa
@@ -143,6 +143,9 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_glml_package_files')),
     sa.UniqueConstraint('package_id', 'file_path', name='uq_glml_package_files_path')
     )
+    with op.batch_alter_table('glml_package_files', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_glml_package_files_storage_key'), ['storage_key'], unique=False)
+
     op.create_table('glml_registered_model_aliases',
     sa.Column('registered_model_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('alias', sa.String(length=256), nullable=False),
@@ -165,7 +168,7 @@ def upgrade():
     sa.Column('iid', sa.BigInteger(), nullable=False),
     sa.Column('name', sa.String(length=250), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('start_time', sa.BigInteger(), nullable=True),
+    sa.Column('start_time', sa.BigInteger(), nullable=False),
     sa.Column('end_time', sa.BigInteger(), nullable=True),
     sa.Column('lifecycle_stage', sa.String(length=32), nullable=False),
     sa.Column('deleted_time', sa.BigInteger(), nullable=True),
@@ -181,7 +184,7 @@ def upgrade():
     )
     with op.batch_alter_table('glml_runs', schema=None) as batch_op:
         batch_op.create_index('ix_glml_runs_ci_job', ['project_id', 'ci_job_id'], unique=False)
-        batch_op.create_index('ix_glml_runs_experiment_start', ['experiment_id', 'start_time', 'id'], unique=False)
+        batch_op.create_index('ix_glml_runs_experiment_start_uuid', ['experiment_id', sa.literal_column('start_time DESC'), 'run_uuid'], unique=False)
         batch_op.create_index('ix_glml_runs_parent', ['parent_id'], unique=False)
 
     op.create_table('glml_latest_metrics',
@@ -255,6 +258,9 @@ def upgrade():
     sa.ForeignKeyConstraint(['run_id'], ['glml_runs.id'], name=op.f('fk_glml_params_run_id_glml_runs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('run_id', 'key', name=op.f('pk_glml_params'))
     )
+    with op.batch_alter_table('glml_params', schema=None) as batch_op:
+        batch_op.create_index('ix_glml_params_key_run', ['key', 'run_id'], unique=False)
+
     op.create_table('glml_run_inputs',
     sa.Column('run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('dataset_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -292,6 +298,9 @@ def downgrade():
     op.drop_table('glml_run_tags')
     op.drop_table('glml_run_outputs')
     op.drop_table('glml_run_inputs')
+    with op.batch_alter_table('glml_params', schema=None) as batch_op:
+        batch_op.drop_index('ix_glml_params_key_run')
+
     op.drop_table('glml_params')
     op.drop_table('glml_model_version_tags')
     with op.batch_alter_table('glml_metrics', schema=None) as batch_op:
@@ -310,12 +319,15 @@ def downgrade():
     op.drop_table('glml_latest_metrics')
     with op.batch_alter_table('glml_runs', schema=None) as batch_op:
         batch_op.drop_index('ix_glml_runs_parent')
-        batch_op.drop_index('ix_glml_runs_experiment_start')
+        batch_op.drop_index('ix_glml_runs_experiment_start_uuid')
         batch_op.drop_index('ix_glml_runs_ci_job')
 
     op.drop_table('glml_runs')
     op.drop_table('glml_registered_model_tags')
     op.drop_table('glml_registered_model_aliases')
+    with op.batch_alter_table('glml_package_files', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_glml_package_files_storage_key'))
+
     op.drop_table('glml_package_files')
     op.drop_table('glml_model_versions')
     with op.batch_alter_table('glml_logged_models', schema=None) as batch_op:
