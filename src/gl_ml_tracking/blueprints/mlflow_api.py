@@ -9,6 +9,7 @@ from .api_framework import ROUTES, error_response, make_view
 
 # Importing the view modules fills ROUTES.
 from . import tracking_views  # noqa: F401
+from . import openapi_views  # noqa: F401  (GET .../api/2.0/mlflow/openapi.json)
 
 from . import artifact_views  # noqa: F401
 

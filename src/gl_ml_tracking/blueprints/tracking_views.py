@@ -137,7 +137,9 @@ def create_run(ctx: ApiContext):
     )
     link_ci_job_from_tags(ctx.session, ctx.project, run, dict((k, v) for k, v in tags if isinstance(k, str)), ctx.user, creating=True)
     signals.run_created.send(current_app._get_current_object(), project=ctx.project, run=run)
-    return {"run": _full_run(ctx, run)}
+    # A run made in this request has tags only: no params, metrics, inputs or outputs to look up.
+    data = load_run_data(ctx.session, [run.id], params=False, metrics=False, inputs=False, outputs=False)[run.id]
+    return {"run": run_json(run, data)}
 
 
 @api_route("runs/get", "GET", EXPERIMENTS_READ)
@@ -239,7 +241,7 @@ def search_runs(ctx: ApiContext):
 # -- metrics -----------------------------------------------------------------------
 @api_route("metrics/get-history", "GET", EXPERIMENTS_READ)
 def get_metric_history(ctx: ApiContext):
-    run = run_service.get_run(ctx.session, ctx.project_id, ctx.get("run_id") or ctx.get("run_uuid"))
+    run = run_service.get_run(ctx.session, ctx.project_id, ctx.get("run_id") or ctx.get("run_uuid"), with_experiment=False)
     key = ctx.get("metric_key")
     if not key:
         raise InvalidParameter("Missing value for required parameter 'metric_key'.")
@@ -275,6 +277,6 @@ def get_history_bulk_interval(ctx: ApiContext):
     key = ctx.get("metric_key")
     if not key:
         raise InvalidParameter("Missing value for required parameter 'metric_key'.")
-    runs = [run_service.get_run(ctx.session, ctx.project_id, r) for r in run_ids[: metric_history.MAX_BULK_RUNS + 1]]
+    runs = run_service.get_runs(ctx.session, ctx.project_id, run_ids[: metric_history.MAX_BULK_RUNS + 1])
     points = metric_history.bulk_interval(ctx.session, runs, key, ctx.get("start_step"), ctx.get("end_step"), ctx.get("max_results"))
     return {"metrics": [metric_point_json(key, row, run.run_uuid) for run, row in points]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional, Sequence
 
-from sqlalchemy import and_, func, literal, or_, select, union_all
+from sqlalchemy import and_, literal, or_, select, text
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter
@@ -19,16 +19,23 @@ MAX_BULK_RUNS = 100
 MAX_BULK_POINTS = 2_500
 
 _COLUMNS = (Metric.id, Metric.step, Metric.timestamp, Metric.value, Metric.is_nan)
+_TABLE = Metric.__tablename__
 
 
 def _after(cursor: Optional[list]) -> Any:
     if not cursor:
         return literal(True)
     step, timestamp, pk = cursor
-    return or_(
-        Metric.step > step,
-        and_(Metric.step == step, Metric.timestamp > timestamp),
-        and_(Metric.step == step, Metric.timestamp == timestamp, Metric.id > pk),
+    # The leading "step >= cursor step" lets both databases start the index range
+    # scan at the cursor; with the OR alone they scan the run's history from its
+    # first point on every page (quadratic over a long history).
+    return and_(
+        Metric.step >= step,
+        or_(
+            Metric.step > step,
+            Metric.timestamp > timestamp,
+            and_(Metric.timestamp == timestamp, Metric.id > pk),
+        ),
     )
 
 
@@ -76,43 +83,102 @@ def sample_steps(session: Session, run_pk: int, key: str, start_step: Optional[i
     """About ``max_points`` points spread evenly over the step range, always
     including the first and last step: one index seek per point, so the cost
     does not grow with the history's length."""
-    bounds = select(func.min(Metric.step), func.max(Metric.step)).where(Metric.run_id == run_pk, Metric.key == key)
-    if start_step is not None:
-        bounds = bounds.where(Metric.step >= start_step)
-    if end_step is not None:
-        bounds = bounds.where(Metric.step <= end_step)
-    lo, hi = session.execute(bounds).one()
-    if lo is None:
-        return []
-    if hi - lo + 1 <= max_points:
-        targets = None
-    else:
+    return sample_steps_many(session, [run_pk], key, start_step, end_step, max_points)[run_pk]
+
+
+# Rows of (run, target step, highest step) per seek statement: 3 parameters each,
+# well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
+_SEEKS_PER_STATEMENT = 3000
+_IDS_PER_STATEMENT = 5000
+
+
+def sample_steps_many(
+    session: Session, run_pks: Sequence[int], key: str, start_step: Optional[int], end_step: Optional[int],
+    max_points: int,
+) -> dict[int, list[tuple]]:
+    """``sample_steps`` for many runs at once, in a handful of statements whatever
+    the number of runs: the bounds of every run in one, the seeks of every run in
+    a few (each seek a correlated subquery: an index seek on (run, key, step)),
+    and the sampled rows by primary key."""
+    run_pks = list(dict.fromkeys(run_pks))
+    result: dict[int, list[tuple]] = {pk: [] for pk in run_pks}
+    if not run_pks:
+        return result
+    bounds = _step_bounds(session, run_pks, key, start_step, end_step)
+    seeks: list[tuple[int, int, int]] = []
+    for pk in run_pks:
+        lo, hi = bounds.get(pk, (None, None))
+        if lo is None:
+            continue
+        if hi - lo + 1 <= max_points:
+            query = (
+                select(*_COLUMNS)
+                .where(Metric.run_id == pk, Metric.key == key, Metric.step >= lo, Metric.step <= hi)
+                .order_by(Metric.step, Metric.timestamp, Metric.id)
+                .limit(max_points * 4)
+            )
+            result[pk] = _one_per_step(session.execute(query).all())
+            continue
         span = hi - lo
-        targets = sorted({lo + (span * i) // (max_points - 1) for i in range(max_points)})
-    if targets is None:
-        query = (
-            select(*_COLUMNS)
-            .where(Metric.run_id == run_pk, Metric.key == key, Metric.step >= lo, Metric.step <= hi)
-            .order_by(Metric.step, Metric.timestamp, Metric.id)
-            .limit(max_points * 4)
+        for target in sorted({lo + (span * i) // (max_points - 1) for i in range(max_points)}):
+            seeks.append((pk, target, hi))
+    if not seeks:
+        return result
+    owner: dict[int, int] = {}  # sampled metric row id -> run
+    for i in range(0, len(seeks), _SEEKS_PER_STATEMENT):
+        chunk = seeks[i : i + _SEEKS_PER_STATEMENT]
+        params: dict[str, Any] = {"key": key}
+        rows_sql = []
+        for j, (pk, target, hi) in enumerate(chunk):
+            params[f"r{j}"], params[f"t{j}"], params[f"h{j}"] = pk, target, hi
+            rows_sql.append(f"(CAST(:r{j} AS BIGINT), CAST(:t{j} AS BIGINT), CAST(:h{j} AS BIGINT))")
+        # The last row logged at the first step at or after the target (as the chart shows it).
+        sql = (
+            f"SELECT s.column1, (SELECT m.id FROM {_TABLE} m WHERE m.run_id = s.column1 AND m.key = :key"
+            " AND m.step >= s.column2 AND m.step <= s.column3"
+            " ORDER BY m.step, m.timestamp DESC, m.id DESC LIMIT 1)"
+            f" FROM (VALUES {', '.join(rows_sql)}) AS s"
         )
-        return _one_per_step(session.execute(query).all())
-    seeks = []
-    for target in targets:
-        seeks.append(
-            select(*_COLUMNS)
-            .where(Metric.run_id == run_pk, Metric.key == key, Metric.step >= target, Metric.step <= hi)
-            .order_by(Metric.step, Metric.timestamp.desc(), Metric.id.desc())
-            .limit(1)
-            .subquery()
-            .select()
-        )
-    rows = []
-    # Keep each UNION small: SQLite limits compound SELECTs to 500 terms.
-    for i in range(0, len(seeks), 400):
-        rows.extend(session.execute(union_all(*seeks[i : i + 400])).all())
-    rows.sort(key=lambda r: (r.step, r.timestamp, r.id))
-    return _one_per_step(rows)
+        for pk, metric_pk in session.execute(text(sql), params):
+            if metric_pk is not None:
+                owner[int(metric_pk)] = int(pk)
+    by_run: dict[int, list] = {}
+    ids = list(owner)
+    for i in range(0, len(ids), _IDS_PER_STATEMENT):
+        for row in session.execute(select(*_COLUMNS).where(Metric.id.in_(ids[i : i + _IDS_PER_STATEMENT]))):
+            by_run.setdefault(owner[row.id], []).append(row)
+    for pk, rows in by_run.items():
+        rows.sort(key=lambda r: (r.step, r.timestamp, r.id))
+        result[pk] = _one_per_step(rows)
+    return result
+
+
+def _step_bounds(
+    session: Session, run_pks: Sequence[int], key: str, start_step: Optional[int], end_step: Optional[int]
+) -> dict[int, tuple[Optional[int], Optional[int]]]:
+    """(lowest, highest) step of ``key`` within [start, end] for each run: a lone
+    MIN() and a lone MAX() per run, each one index seek (SQLite scans when it is
+    asked for both in one aggregate)."""
+    params: dict[str, Any] = {"key": key}
+    cond = ""
+    if start_step is not None:
+        cond += " AND m.step >= :start"
+        params["start"] = start_step
+    if end_step is not None:
+        cond += " AND m.step <= :end"
+        params["end"] = end_step
+    bounds: dict[int, tuple[Optional[int], Optional[int]]] = {}
+    for i in range(0, len(run_pks), _SEEKS_PER_STATEMENT):
+        chunk = run_pks[i : i + _SEEKS_PER_STATEMENT]
+        values = []
+        for j, pk in enumerate(chunk):
+            params[f"r{j}"] = pk
+            values.append(f"(CAST(:r{j} AS BIGINT))")
+        where = f"FROM {_TABLE} m WHERE m.run_id = r.column1 AND m.key = :key{cond}"
+        sql = f"SELECT r.column1, (SELECT MIN(m.step) {where}), (SELECT MAX(m.step) {where}) FROM (VALUES {', '.join(values)}) AS r"
+        for pk, lo, hi in session.execute(text(sql), params):
+            bounds[int(pk)] = (None, None) if lo is None else (int(lo), int(hi))
+    return bounds
 
 
 def _one_per_step(rows: Sequence) -> list:
@@ -138,8 +204,5 @@ def bulk_interval(
     end = v.parse_int(end_step, "end_step")
     if start is not None and end is not None and start > end:
         raise InvalidParameter("end_step must be greater than start_step.")
-    out = []
-    for run in runs:
-        for row in sample_steps(session, run.id, key, start, end, max(2, limit)):
-            out.append((run, row))
-    return out
+    sampled = sample_steps_many(session, [run.id for run in runs], key, start, end, max(2, limit))
+    return [(run, row) for run in runs for row in sampled[run.id]]
