@@ -22,7 +22,7 @@ DEFAULTS: dict[str, object] = {
     "GL_ML_TRACKING_BASE_TEMPLATE": "gl_ml_tracking/base.html",
     # Database URI used only when neither ``db`` nor a host Flask-SQLAlchemy exists.
     "GL_ML_TRACKING_DATABASE_URI": None,
-    # Set WAL mode and a busy timeout on SQLite connections.
+    # Set WAL mode, a busy timeout and foreign keys (for cascading deletes) on SQLite connections.
     "GL_ML_TRACKING_SQLITE_PRAGMAS": True,
     # Storage of package files: "local" or "s3".
     "GL_ML_TRACKING_STORAGE": "local",

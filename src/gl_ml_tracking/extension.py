@@ -43,8 +43,9 @@ def get_state(app: Optional[Flask] = None) -> TrackingState:
 
 
 def _tune_sqlite(engine: Any) -> None:
-    """WAL lets readers run beside a writer, and a busy timeout makes a writer
-    wait for the lock instead of failing at once with "database is locked"."""
+    """WAL lets readers run beside a writer, a busy timeout makes a writer
+    wait for the lock instead of failing at once with "database is locked",
+    and foreign keys make SQLite honour ON DELETE CASCADE as PostgreSQL does."""
     if engine.dialect.name != "sqlite":
         return
     from sqlalchemy import event
@@ -52,6 +53,7 @@ def _tune_sqlite(engine: Any) -> None:
     def on_connect(dbapi_connection, _record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute("PRAGMA foreign_keys = ON")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
