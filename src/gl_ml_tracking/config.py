@@ -38,6 +38,19 @@ DEFAULTS: dict[str, object] = {
     "GL_ML_TRACKING_MAX_FILE_SIZE": 5 * 1024**3,
     # Largest JSON request body for the MLflow API (bytes); 413 past it.
     "GL_ML_TRACKING_MAX_JSON_BODY": 16 * 1024**2,
+    # Where the pages' own JS/CSS are served (a fixed prefix: the UI prefix has a variable).
+    "GL_ML_TRACKING_UI_STATIC_PREFIX": "/-/gl-ml-tracking/static",
+    # Content-Security-Policy of the pages (None: send none); no inline scripts are used.
+    "GL_ML_TRACKING_UI_CSP": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+        "object-src 'none'; base-uri 'self'; form-action 'self'"
+    ),
+    # X-Frame-Options of the pages (None: send none).
+    "GL_ML_TRACKING_UI_FRAME_OPTIONS": "SAMEORIGIN",
+    # Where users make a personal access token (shown in the empty state's snippet).
+    "GL_ML_TRACKING_UI_TOKENS_URL": None,
+    # Refuse UI POSTs whose Origin is another host (turn off behind proxies that hide the host).
+    "GL_ML_TRACKING_UI_CHECK_ORIGIN": True,
     # Page sizes.
     "GL_ML_TRACKING_UI_PAGE_SIZE": 20,
     "GL_ML_TRACKING_RUNS_PAGE_SIZE": 30,

@@ -1,0 +1,75 @@
+"""The web UI: server-rendered pages for a project's experiments, runs,
+comparisons, trash, models and packages.
+
+``make_blueprint()`` is mounted under ``GL_ML_TRACKING_UI_PREFIX``
+(``/<path:project_path>/-`` by default). Its static files (CSS, JS) are served
+by a second, tiny blueprint at a fixed prefix, ``GL_ML_TRACKING_UI_STATIC_PREFIX``
+(``/-/gl-ml-tracking/static`` by default), registered together with this one:
+the UI prefix holds a path variable, which a static URL must not depend on.
+
+Pages extend ``GL_ML_TRACKING_BASE_TEMPLATE`` (blocks ``title``, ``content``,
+``scripts``), so a host shows them inside its own layout.
+"""
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, g
+
+from ..errors import MlflowError
+from ..services.csrf import CsrfError
+from . import ui_experiments, ui_registry, ui_runs, ui_trash
+from .ui_support import (
+    BP_NAME,
+    DEFAULT_STATIC_PREFIX,
+    STATIC_BP_NAME,
+    TemplateHelpers,
+    handle_error,
+    security_headers,
+)
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def make_static_blueprint() -> Blueprint:
+    bp = Blueprint(
+        STATIC_BP_NAME,
+        __name__,
+        static_folder=os.path.join(_PACKAGE_DIR, "static"),
+        static_url_path="",
+    )
+    bp.after_request(security_headers)
+    return bp
+
+
+def _register_static(state) -> None:
+    app = state.app
+    if STATIC_BP_NAME not in app.blueprints:
+        prefix = app.config.get("GL_ML_TRACKING_UI_STATIC_PREFIX", DEFAULT_STATIC_PREFIX)
+        app.register_blueprint(make_static_blueprint(), url_prefix=prefix)
+
+
+def make_blueprint() -> Blueprint:
+    bp = Blueprint(BP_NAME, __name__, template_folder=os.path.join(_PACKAGE_DIR, "templates"))
+
+    @bp.url_value_preprocessor
+    def pop_project_path(endpoint, values):
+        g.glml_project_path = (values or {}).pop("project_path", "")
+
+    @bp.url_defaults
+    def add_project_path(endpoint, values):
+        if "project_path" not in values and g.get("glml_project_path"):
+            values["project_path"] = g.glml_project_path
+
+    @bp.context_processor
+    def helpers():
+        return {"glml": TemplateHelpers}
+
+    bp.after_request(security_headers)
+    bp.register_error_handler(MlflowError, handle_error)
+    bp.register_error_handler(CsrfError, handle_error)
+    bp.record_once(_register_static)
+
+    for module in (ui_experiments, ui_runs, ui_trash, ui_registry):
+        module.register(bp)
+    return bp

@@ -1,0 +1,306 @@
+"""Pages: a run (GitLab's "candidate") with its charts and artifacts; the
+bounded chart-data endpoint; artifact downloads; the run's delete, restore
+and promote-to-model-version POSTs."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import posixpath
+from typing import Any, Optional
+
+from flask import jsonify, request
+
+from .. import hooks as perms
+from ..errors import InvalidParameter, MlflowError, ResourceDoesNotExist
+from ..models import ACTIVE
+from ..services import artifacts as artifact_service
+from ..services import logged_models as logged_model_service
+from ..services import metric_charts
+from ..services import model_registry as registry
+from ..services import packages as pkg
+from ..services import runs as run_service
+from ..services import ui_queries as q
+from ..services.ci_link import resolve_job
+from ..services.common import user_key
+from ..services.markdown_safe import render_markdown
+from ..services.run_data import load_run_data
+from ..services.uris import experiment_package_name, run_artifact_uri
+from .ui_support import (
+    PageContext,
+    commit_or_rollback,
+    config,
+    done,
+    load_page,
+    load_write_page,
+    present_user,
+    render,
+)
+
+NOTE_TAG = "mlflow.note.content"
+# Images a browser may show inline; everything else downloads. No SVG: it can carry script.
+INLINE_IMAGES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+                 ".webp": "image/webp", ".bmp": "image/bmp"}
+TEXT_PREVIEWS = {".txt", ".log", ".py", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".sh", ".r", ".sql",
+                 ".mlmodel", ".html", ".xml", ".svg", ".tsv"}
+PREVIEW_ROWS = 200  # rows of a CSV preview
+MAX_CHART_METRICS = 24  # charts on one run page (more keys: pick from the list)
+MAX_ARTIFACT_ENTRIES = 1000  # entries of one artifacts directory shown
+
+
+def register(bp) -> None:
+    bp.add_url_rule("/ml/candidates/<int:iid>", "run", run_page)
+    bp.add_url_rule("/ml/candidates/<int:iid>/chart-data", "chart_data", chart_data)
+    bp.add_url_rule("/ml/candidates/<int:iid>/artifacts/raw", "artifact_raw", artifact_raw)
+    bp.add_url_rule("/ml/candidates/<int:iid>/delete", "delete_run", delete_run, methods=["POST"])
+    bp.add_url_rule("/ml/candidates/<int:iid>/restore", "restore_run", restore_run, methods=["POST"])
+    bp.add_url_rule("/ml/candidates/<int:iid>/promote", "promote_run", promote_run, methods=["POST"])
+
+
+def _package_of(run) -> tuple[str, str]:
+    return experiment_package_name(run.experiment.iid), str(run.iid)
+
+
+def _clean_path(raw: Optional[str]) -> str:
+    path = (raw or "").strip().strip("/")
+    if not path:
+        return ""
+    return pkg.validate_file_path(path, allow_empty=True, what="artifact path")
+
+
+# --------------------------------------------------------------------------- run page
+def _artifacts(ctx: PageContext, run) -> dict:
+    """The artifacts browser: one directory's entries, the run's package, and a
+    preview of the selected file (size-limited)."""
+    if not ctx.can_read_packages:
+        return {"allowed": False}
+    name, version = _package_of(run)
+    result: dict[str, Any] = {"allowed": True, "error": None, "entries": [], "preview": None, "package": None}
+    try:
+        directory = _clean_path(request.args.get("path"))
+        selected = _clean_path(request.args.get("file"))
+    except InvalidParameter as exc:
+        result["error"] = exc.message
+        directory, selected = "", ""
+    result["path"] = directory
+    result["crumbs"] = _path_crumbs(directory)
+    result["package"] = pkg.find_package(ctx.session, ctx.project_id, name, version)
+    if result["package"] is None:
+        return result
+    entries = artifact_service.list_artifacts(ctx.session, ctx.project_id, name, version, directory)
+    result["truncated"] = len(entries) > MAX_ARTIFACT_ENTRIES
+    result["entries"] = [
+        dict(e, full_path=f"{directory}/{e['path']}" if directory else e["path"]) for e in entries[:MAX_ARTIFACT_ENTRIES]
+    ]
+    if selected:
+        result["preview"] = _preview(ctx, name, version, selected)
+    return result
+
+
+def _path_crumbs(directory: str) -> list[tuple[str, str]]:
+    crumbs, acc = [], []
+    for part in directory.split("/") if directory else []:
+        acc.append(part)
+        crumbs.append((part, "/".join(acc)))
+    return crumbs
+
+
+def _preview(ctx: PageContext, name: str, version: str, path: str) -> dict:
+    """What the page shows for the selected artifact, reading at most
+    GL_ML_TRACKING_PREVIEW_MAX_BYTES from storage."""
+    limit = int(config("GL_ML_TRACKING_PREVIEW_MAX_BYTES", 1024**2))
+    try:
+        file = artifact_service.get_artifact_file(ctx.session, ctx.project_id, name, version, path)
+    except ResourceDoesNotExist:
+        return {"path": path, "kind": "missing"}
+    ext = posixpath.splitext(path)[1].lower()
+    preview: dict[str, Any] = {"path": path, "size": int(file.size), "kind": "none", "limit": limit}
+    if ext in INLINE_IMAGES:
+        preview["kind"] = "image"
+        return preview
+    readable = ext in TEXT_PREVIEWS or ext in (".json", ".csv", ".md", ".markdown") or (
+        (file.content_type or "").startswith("text/"))
+    if not readable:
+        return preview
+    if file.size > limit:
+        preview["kind"] = "too_big"
+        return preview
+    _file, chunks = artifact_service.open_artifact(ctx.session, ctx.project_id, name, version, path, 0,
+                                                   max(0, min(file.size, limit) - 1))
+    raw = b"".join(chunks)[:limit] if file.size else b""
+    text = raw.decode("utf-8", errors="replace")
+    if ext == ".json":
+        try:
+            preview.update(kind="code", text=json.dumps(json.loads(text), indent=2, ensure_ascii=False))
+        except ValueError:
+            preview.update(kind="text", text=text)
+    elif ext in (".csv", ".tsv"):
+        reader = csv.reader(io.StringIO(text), delimiter="\t" if ext == ".tsv" else ",")
+        rows = []
+        try:
+            for i, row in enumerate(reader):
+                if i > PREVIEW_ROWS:
+                    break
+                rows.append(row)
+        except csv.Error:
+            preview.update(kind="text", text=text)
+            return preview
+        preview.update(kind="table", rows=rows[:PREVIEW_ROWS + 1], more=len(rows) > PREVIEW_ROWS + 0)
+    elif ext in (".md", ".markdown"):
+        preview.update(kind="markdown", html=render_markdown(text))
+    else:
+        preview.update(kind="text", text=text)
+    return preview
+
+
+def _split_tags(tags: list) -> tuple[list, list, Optional[str]]:
+    """(user tags, system tags, note) — MLflow's own tags start with ``mlflow.``."""
+    user, system, note = [], [], None
+    for key, value in tags:
+        if key == NOTE_TAG:
+            note = value
+        elif key.startswith("mlflow."):
+            system.append((key, value))
+        else:
+            user.append((key, value))
+    return user, system, note
+
+
+def run_page(iid: int):
+    ctx = load_page()
+    session = ctx.session
+    run = q.find_run(session, ctx.project_id, iid)
+    experiment = run.experiment
+    data = load_run_data(session, [run.id])[run.id]
+    user_tags, system_tags, note = _split_tags(data.tags)
+    parent = q.runs_by_pks(session, ctx.project_id, [run.parent_id]).get(run.parent_id) if run.parent_id else None
+    children, child_count = q.child_runs(session, ctx.project_id, run)
+    ci_job = resolve_job(ctx.project, run.ci_job_id) if run.ci_job_id and ctx.can_read_builds else None
+    logged_models, _ = logged_model_service.search(
+        session, ctx.project_id, [str(experiment.iid)], filter_string=f"source_run_id = '{run.run_uuid}'",
+        max_results=50)
+    versions = []
+    if ctx.can_read_registry:
+        versions, _ = registry.search_model_versions(session, ctx.project_id, f"run_id = '{run.run_uuid}'", 50)
+    metric_keys = [m[0] for m in data.metrics]
+    chart_keys = request.args.getlist("charts") or metric_keys[:MAX_CHART_METRICS]
+    chart_keys = [k for k in chart_keys if k in set(metric_keys)][:MAX_CHART_METRICS]
+    model_names = []
+    if ctx.can_write_registry:
+        found, _ = registry.search_registered_models(session, ctx.project_id, None, 100, ["name ASC"], None)
+        model_names = [m.name for m in found]
+    return render(
+        "run.html",
+        run=run,
+        experiment=experiment,
+        author=present_user(run.author_id),
+        params=data.params,
+        metrics=data.metrics,
+        user_tags=user_tags,
+        system_tags=system_tags,
+        note_html=render_markdown(note) if note else None,
+        parent=parent,
+        children=children,
+        child_count=child_count,
+        datasets=data.inputs,
+        logged_models=logged_models,
+        versions=versions,
+        ci_job=ci_job,
+        show_ci=ctx.can_read_builds,
+        artifacts=_artifacts(ctx, run),
+        artifact_uri=run_artifact_uri(experiment.iid, run.iid),
+        metric_keys=metric_keys,
+        chart_keys=chart_keys,
+        model_names=model_names,
+        logged_model_names=sorted({m.name for m in logged_models}),
+        is_active=run.lifecycle_stage == ACTIVE,
+    )
+
+
+# --------------------------------------------------------------------------- chart data
+def chart_data(iid: int):
+    """JSON for one metric's chart: at most ``buckets`` (≤ 1000) points of
+    min/max/last, whatever the history's length."""
+    try:
+        ctx = load_page()
+        run = q.find_run(ctx.session, ctx.project_id, iid)
+        key = request.args.get("key", "")
+        if not key:
+            raise InvalidParameter("Missing value for required parameter 'key'.")
+        x, buckets, start, end = metric_charts.parse_chart_args(
+            request.args.get("x"), request.args.get("buckets"), request.args.get("start"), request.args.get("end"))
+        data = metric_charts.chart_buckets(ctx.session, run.id, key, x=x, buckets=buckets, start=start, end=end)
+    except MlflowError as exc:
+        status = 404 if isinstance(exc, ResourceDoesNotExist) or exc.status in (403, 404) else exc.status
+        response = jsonify({"error_code": exc.error_code, "message": exc.message})
+        return response, status
+    payload = metric_charts.buckets_json(data)
+    payload.update(run_iid=run.iid, run_name=run.name or f"Run {run.iid}")
+    response = jsonify(payload)
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+# --------------------------------------------------------------------------- artifact download
+def artifact_raw(iid: int):
+    from .packages import file_response
+
+    ctx = load_page(perms.READ_MODEL_EXPERIMENTS, perms.READ_PACKAGE)
+    run = q.find_run(ctx.session, ctx.project_id, iid)
+    path = _clean_path(request.args.get("path"))
+    if not path:
+        raise ResourceDoesNotExist("No such artifact")
+    name, version = _package_of(run)
+    file = artifact_service.get_artifact_file(ctx.session, ctx.project_id, name, version, path)
+    ext = posixpath.splitext(path)[1].lower()
+    inline = request.args.get("inline") == "1" and ext in INLINE_IMAGES
+    response = file_response(file, allow_redirect=not inline)
+    if inline:
+        response.headers["Content-Disposition"] = "inline"
+        response.headers["Content-Type"] = INLINE_IMAGES[ext]
+    return response
+
+
+# --------------------------------------------------------------------------- mutations
+def delete_run(iid: int):
+    ctx = load_write_page(perms.WRITE_MODEL_EXPERIMENTS)
+    run = q.find_run(ctx.session, ctx.project_id, iid)
+    experiment_iid = run.experiment.iid
+    commit_or_rollback(lambda: run_service.delete_run(ctx.session, ctx.project_id, run.run_uuid))
+    return done(f"Run {iid} moved to the trash.", "experiment", iid=experiment_iid)
+
+
+def restore_run(iid: int):
+    ctx = load_write_page(perms.WRITE_MODEL_EXPERIMENTS)
+    run = q.find_run(ctx.session, ctx.project_id, iid)
+    commit_or_rollback(lambda: run_service.restore_run(ctx.session, ctx.project_id, run.run_uuid))
+    return done(f"Run {iid} restored.", "run", iid=iid)
+
+
+def promote_run(iid: int):
+    """Register the run (or one of its logged models) as a new version of a
+    registered model, creating the model when the name is new."""
+    ctx = load_write_page(perms.WRITE_MODEL_REGISTRY, perms.READ_MODEL_REGISTRY)
+    if not ctx.can(perms.READ_MODEL_EXPERIMENTS):
+        raise ResourceDoesNotExist("Not found")
+    session = ctx.session
+    run = q.find_run(session, ctx.project_id, iid)
+    name = (request.form.get("model_name") or "").strip()
+    sub_path = (request.form.get("artifact_path") or "").strip().strip("/")
+    description = (request.form.get("description") or "").strip() or None
+    if not name:
+        raise InvalidParameter("Give the model a name.")
+    if any(segment in ("", ".", "..") for segment in sub_path.split("/")) and sub_path:
+        raise InvalidParameter("The artifact path may not contain empty, '.' or '..' segments.")
+    source = f"runs:/{run.run_uuid}/{sub_path}" if sub_path else f"runs:/{run.run_uuid}"
+
+    def promote():
+        try:
+            registry.get_registered_model(session, ctx.project_id, name)
+        except ResourceDoesNotExist:
+            registry.create_registered_model(session, ctx.project_id, name, user_id=user_key(ctx.user))
+        return registry.create_model_version(session, ctx.project_id, name, source, run_id=run.run_uuid,
+                                             description=description, user_id=user_key(ctx.user))
+
+    version = commit_or_rollback(promote)
+    return done(f"Run {iid} registered as version {version.version} of model “{name}”.", "model", name=name)

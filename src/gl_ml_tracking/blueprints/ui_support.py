@@ -1,0 +1,357 @@
+"""What every page of the UI shares: the project and the caller's rights,
+template helpers, CSRF-checked POSTs, error pages and security headers.
+
+Pages are mounted under ``GL_ML_TRACKING_UI_PREFIX`` (``/<path:project_path>/-``);
+the blueprint pops ``project_path`` and puts it back into every ``url_for``
+of its own endpoints, so views and templates never pass it around.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Optional
+from urllib.parse import urlencode
+
+from ..config import DEFAULTS
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from markupsafe import Markup
+
+from .. import access
+from .. import hooks as perms
+from ..errors import InvalidParameter, MlflowError, PermissionDenied, ResourceDoesNotExist
+from ..extension import get_state
+from ..services import csrf
+
+BP_NAME = "gl_ml_tracking_ui"
+STATIC_BP_NAME = "gl_ml_tracking_static"
+DEFAULT_STATIC_PREFIX = "/-/gl-ml-tracking/static"
+# Content-Security-Policy of the pages: scripts only from our static files (no
+# inline script anywhere), no plugins, no foreign frames. Inline *styles* are
+# allowed so that a host's own base template (which may carry a <style>) works.
+DEFAULT_CSP = DEFAULTS["GL_ML_TRACKING_UI_CSP"]
+
+
+def config(key: str, default: Any = None) -> Any:
+    return current_app.config.get(key, default)
+
+
+# --------------------------------------------------------------------------- page context
+@dataclass
+class PageContext:
+    project: Any
+    project_id: str
+    user: Any
+
+    def can(self, permission: str) -> bool:
+        return access.can(self.project, permission)
+
+    @property
+    def can_write(self) -> bool:
+        return self.can(perms.WRITE_MODEL_EXPERIMENTS)
+
+    @property
+    def can_read_builds(self) -> bool:
+        return self.can(perms.READ_BUILD)
+
+    @property
+    def can_read_packages(self) -> bool:
+        return self.can(perms.READ_PACKAGE)
+
+    @property
+    def can_read_registry(self) -> bool:
+        return self.can(perms.READ_MODEL_REGISTRY)
+
+    @property
+    def can_write_registry(self) -> bool:
+        return self.can(perms.WRITE_MODEL_REGISTRY)
+
+    @property
+    def session(self):
+        return get_state().session
+
+
+def load_page(*read_permissions: str) -> PageContext:
+    """The project of this URL if the caller may read it (else 404, whether it
+    exists or not). GET requests for a non-canonical path (the numeric id, other
+    letter case) are redirected to the project's full path."""
+    path = g.get("glml_project_path") or ""
+    project = access.load_project(path)
+    for permission in read_permissions or (perms.READ_MODEL_EXPERIMENTS,):
+        access.require_read(project, permission)
+    canonical = getattr(project, "full_path", None)
+    if request.method == "GET" and canonical and canonical != path:
+        g.glml_project_path = canonical
+        values = request.args.to_dict(flat=False)
+        values.update(request.view_args or {})
+        abort(redirect(url_for(request.endpoint, **values), code=302))
+    g.glml_page = PageContext(project=project, project_id=access.project_key(project), user=access.current_user())
+    return g.glml_page
+
+
+def load_write_page(write_permission: str, read_permission: str = perms.READ_MODEL_EXPERIMENTS) -> PageContext:
+    """For POSTs: the project, the CSRF check, and the write permission. A caller
+    who may not write gets 404, as in GitLab's UI (nothing is revealed)."""
+    ctx = load_page(read_permission)
+    if not ctx.can(write_permission):
+        raise PermissionDenied("You may not change this project.")
+    csrf.check_csrf()
+    return ctx
+
+
+def commit_or_rollback(action: Callable[[], Any]) -> Any:
+    session = get_state().session
+    try:
+        result = action()
+        session.commit()
+        return result
+    except Exception:
+        session.rollback()
+        raise
+
+
+def done(message: str, endpoint: str, **values: Any):
+    """Redirect after a successful POST (the PRG pattern), with a notice."""
+    flash(message, "glml-success")
+    return redirect(url_for(f"{BP_NAME}.{endpoint}", **values), code=303)
+
+
+# --------------------------------------------------------------------------- formatting
+def fmt_time(ms: Optional[int]) -> str:
+    if not ms:
+        return "—"
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def fmt_iso(ms: Optional[int]) -> str:
+    if not ms:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def fmt_ago(ms: Optional[int]) -> str:
+    if not ms:
+        return "never"
+    seconds = max(0, time.time() - ms / 1000)
+    for unit, size in (("year", 31536000), ("month", 2592000), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return "just now"
+
+
+def fmt_duration(start: Optional[int], end: Optional[int]) -> str:
+    if not start or not end or end < start:
+        return "—"
+    seconds = (end - start) / 1000
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, sec = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes:02d}m {sec:02d}s" if hours else f"{minutes}m {sec:02d}s"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h {minutes:02d}m"
+
+
+def fmt_bytes(n: Optional[int]) -> str:
+    if n is None:
+        return "—"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def fmt_number(value: Any, is_nan: bool = False) -> str:
+    """A metric value for a table cell: NaN and infinities by name, otherwise at
+    most 6 significant digits (the full value is in the cell's title)."""
+    if is_nan or value is None:
+        return "NaN"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "∞" if value > 0 else "-∞"
+        if value == int(value) and abs(value) < 1e15:
+            return str(int(value))
+        return f"{value:.6g}"
+    return str(value)
+
+
+STATUS_BADGES = {
+    "RUNNING": "info",
+    "SCHEDULED": "neutral",
+    "FINISHED": "success",
+    "FAILED": "danger",
+    "KILLED": "warning",
+}
+
+
+def static_url(filename: str) -> str:
+    from .. import __version__
+
+    return url_for(f"{STATIC_BP_NAME}.static", filename=filename, v=__version__)
+
+
+def query_url(**changes: Any) -> str:
+    """The current page's URL with some query arguments changed (None removes)."""
+    args = request.args.to_dict(flat=False)
+    for key, value in changes.items():
+        if value is None or value == [] or value == "":
+            args.pop(key, None)
+        else:
+            args[key] = value if isinstance(value, list) else [value]
+    query = urlencode([(k, v) for k, values in args.items() for v in values])
+    return request.path + ("?" + query if query else "")
+
+
+MAX_TRAIL = 50  # previous-page tokens kept in the URL
+
+
+def _trail() -> list[str]:
+    """Tokens of the pages before this one (for "Previous" with keyset tokens)."""
+    raw = request.args.get("trail", "")
+    return [t for t in raw.split(".") if t][-MAX_TRAIL:] if raw else []
+
+
+def token_pager(next_token: Optional[str]) -> dict:
+    """Links for first / previous / next over opaque "next page" tokens (the
+    searches' keyset tokens), keeping every other query argument. "Previous"
+    works because the URL carries the trail of tokens that led here."""
+    trail = _trail()
+    current = request.args.get("page_token", "")
+    here_is_first = not current
+    pager = {"first": None, "prev": None, "next": None, "number": len(trail) + 1}
+    if not here_is_first:
+        pager["first"] = query_url(page_token=None, trail=None)
+        previous = trail[-1] if trail else ""
+        # "~" marks the first page inside the trail (its token is empty).
+        previous = "" if previous == "~" else previous
+        pager["prev"] = query_url(page_token=previous or None, trail=".".join(trail[:-1]) or None)
+    if next_token:
+        pager["next"] = query_url(page_token=next_token, trail=".".join(trail + [current or "~"]))
+    return pager
+
+
+def project_web_url(project: Any) -> str:
+    return getattr(project, "web_url", None) or f"{request.script_root}/{project.full_path}"
+
+
+def tracking_uri(project: Any) -> str:
+    prefix = config("GL_ML_TRACKING_API_PREFIX")
+    import re
+
+    path = re.sub(r"<(?:[a-z]+:)?project_ref>", str(project.id), prefix)
+    return request.host_url.rstrip("/") + request.script_root + path
+
+
+def present_user(user_id: Any):
+    """``user_presenter``'s view of a user id, cached for the request."""
+    if not user_id:
+        return None
+    cache = g.setdefault("_glml_user_refs", {})
+    if user_id not in cache:
+        try:
+            cache[user_id] = get_state().hook("user_presenter")(user_id)
+        except Exception:  # a host bug must not break the page
+            current_app.logger.exception("user_presenter failed for %s", user_id)
+            cache[user_id] = None
+    return cache[user_id]
+
+
+MLFLOW_SNIPPET = """import os
+import mlflow
+
+# This project's tracking URI; the token is a personal access token (api scope).
+os.environ["MLFLOW_TRACKING_URI"] = "{uri}"
+os.environ["MLFLOW_TRACKING_TOKEN"] = "<your access token>"
+
+mlflow.set_experiment("my-experiment")
+with mlflow.start_run():
+    mlflow.log_param("learning_rate", 0.01)
+    mlflow.log_metric("accuracy", 0.93)
+"""
+
+
+class TemplateHelpers:
+    """Exposed to templates as ``glml``."""
+
+    time = staticmethod(fmt_time)
+    iso = staticmethod(fmt_iso)
+    ago = staticmethod(fmt_ago)
+    duration = staticmethod(fmt_duration)
+    bytes = staticmethod(fmt_bytes)
+    num = staticmethod(fmt_number)
+    static = staticmethod(static_url)
+    query_url = staticmethod(query_url)
+    user = staticmethod(present_user)
+    status_badges = STATUS_BADGES
+    csrf_field_name = csrf.FORM_FIELD
+
+    @staticmethod
+    def tokens_url() -> Optional[str]:
+        """Where the host lets users create access tokens (GL_ML_TRACKING_UI_TOKENS_URL)."""
+        return config("GL_ML_TRACKING_UI_TOKENS_URL")
+
+    @staticmethod
+    def mlflow_snippet(uri: str) -> str:
+        return MLFLOW_SNIPPET.format(uri=uri)
+
+    @staticmethod
+    def csrf_token() -> str:
+        return csrf.csrf_token()
+
+    @staticmethod
+    def url(endpoint: str, **values: Any) -> str:
+        return url_for(f"{BP_NAME}.{endpoint}", **values)
+
+    @staticmethod
+    def csrf_input() -> Markup:
+        # Both parts are ours: a fixed name and a URL-safe base64 token.
+        return Markup('<input type="hidden" name="{}" value="{}">').format(csrf.FORM_FIELD, csrf.csrf_token())
+
+
+def render(template: str, status: int = 200, **context: Any):
+    ctx = g.get("glml_page")
+    if ctx is not None:
+        context.setdefault("page", ctx)
+        context.setdefault("project", ctx.project)
+        context.setdefault("project_url", project_web_url(ctx.project))
+    return render_template(f"gl_ml_tracking/{template}", **context), status
+
+
+# --------------------------------------------------------------------------- errors and headers
+def error_page(status: int, title: str, message: str):
+    body, code = render("error.html", status=status, error_title=title, error_message=message)
+    return body, code
+
+
+def handle_error(exc: Exception):
+    if isinstance(exc, csrf.CsrfError):
+        return error_page(403, "The form could not be accepted",
+                          f"{exc} Reload the page and try again.")
+    if isinstance(exc, (ResourceDoesNotExist, PermissionDenied)):
+        # GitLab's rule: what you may not read or change is simply not found.
+        return error_page(404, "Page not found", "The page you were looking for could not be found.")
+    if isinstance(exc, InvalidParameter):
+        return error_page(400, "The request could not be done", exc.message)
+    if isinstance(exc, MlflowError):
+        return error_page(exc.status, "Something went wrong", exc.message)
+    raise exc
+
+
+def security_headers(response):
+    frame_option = config("GL_ML_TRACKING_UI_FRAME_OPTIONS", "SAMEORIGIN")
+    if frame_option:
+        response.headers.setdefault("X-Frame-Options", frame_option)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    policy = config("GL_ML_TRACKING_UI_CSP", DEFAULT_CSP)
+    if policy and "Content-Security-Policy" not in response.headers:
+        ancestors = {"DENY": "'none'", "SAMEORIGIN": "'self'"}.get(str(frame_option).upper())
+        if ancestors and "frame-ancestors" not in policy:
+            policy = f"{policy}; frame-ancestors {ancestors}"
+        response.headers["Content-Security-Policy"] = policy
+    return response
