@@ -81,6 +81,10 @@ def create_app(config: Optional[dict[str, Any]] = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secrets.token_hex(32) if app.testing else _secret_key(INSTANCE_PATH)
 
+    # The extension's pages render inside the forge's layout; its empty state
+    # links to where users make a token.
+    app.config.setdefault("GL_ML_TRACKING_BASE_TEMPLATE", "forge/ml_layout.html")
+    app.config.setdefault("GL_ML_TRACKING_UI_TOKENS_URL", "/-/user_settings/personal_access_tokens")
     db.init_app(app)
     ml = MLTracking(app, db=db)
     register_hooks(ml)
