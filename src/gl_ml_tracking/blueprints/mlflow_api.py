@@ -2,7 +2,7 @@
 (``/api/v4/projects/<project_ref>/ml/mlflow`` by default)."""
 from __future__ import annotations
 
-from flask import Blueprint, g
+from flask import Blueprint, current_app, g
 
 from ..errors import MlflowError
 from .api_framework import ROUTES, error_response, make_view
@@ -32,6 +32,25 @@ def make_blueprint() -> Blueprint:
             continue
         seen.add((spec.rule, spec.methods))
         bp.add_url_rule(spec.rule, endpoint=make_view(spec).__name__ + "_" + "_".join(spec.methods), view_func=make_view(spec), methods=list(spec.methods))
+
+    # MLflow prints "View run at <tracking URI>/#/experiments/..": send browsers to
+    # our pages (the fragment survives the redirect). Unreadable: the usual 404.
+    def tracking_root():
+        from flask import redirect, url_for
+
+        from .. import access
+        from ..errors import ProjectNotFound
+
+        try:
+            project = access.load_project(g.glml_project_ref)
+            access.require_read(project)
+        except ProjectNotFound as error:
+            return error_response(error)
+        if "gl_ml_tracking_ui" not in current_app.blueprints:
+            return error_response(MlflowError("The web UI is not enabled.", "ENDPOINT_NOT_FOUND", 404))
+        return redirect(url_for("gl_ml_tracking_ui.mlflow_link", project_path=project.full_path))
+
+    bp.add_url_rule("/", endpoint="tracking_root", view_func=tracking_root)
 
     # Anything else under the API answers MLflow's JSON, never the host's HTML 404.
     def endpoint_not_found(**_kwargs):

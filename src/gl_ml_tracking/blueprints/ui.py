@@ -18,7 +18,7 @@ from flask import Blueprint, g
 
 from ..errors import MlflowError
 from ..services.csrf import CsrfError
-from . import ui_experiments, ui_registry, ui_runs, ui_trash
+from . import ui_experiments, ui_links, ui_registry, ui_runs, ui_trash
 from .ui_support import (
     BP_NAME,
     DEFAULT_STATIC_PREFIX,
@@ -70,6 +70,6 @@ def make_blueprint() -> Blueprint:
     bp.register_error_handler(CsrfError, handle_error)
     bp.record_once(_register_static)
 
-    for module in (ui_experiments, ui_runs, ui_trash, ui_registry):
+    for module in (ui_experiments, ui_runs, ui_trash, ui_registry, ui_links):
         module.register(bp)
     return bp
