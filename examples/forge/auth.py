@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from typing import Iterable, Optional
 
 from flask import current_app, session
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .models import Job, PersonalAccessToken, User, db, utcnow
@@ -106,12 +107,21 @@ def create_personal_access_token(user: User, name: str, scopes: Iterable[str] | 
     return row, token
 
 
+# Every API call runs this lookup: the statement is built once, and the token's
+# user comes in the same query (one round trip, not two).
+_PAT_BY_DIGEST = (
+    select(PersonalAccessToken)
+    .where(PersonalAccessToken.token_digest == bindparam("digest"))
+    .options(joinedload(PersonalAccessToken.user))
+)
+
+
 def find_personal_access_token(token: str) -> Optional[PersonalAccessToken]:
     """The active token row for ``token`` (not revoked, not expired, user active)."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
     digest = token_digest(token)
-    row = db.session.scalar(select(PersonalAccessToken).where(PersonalAccessToken.token_digest == digest))
+    row = db.session.scalar(_PAT_BY_DIGEST, {"digest": digest})
     if row is None or not hmac.compare_digest(row.token_digest, digest):
         return None
     if not row.is_active() or not row.user.active:
@@ -149,13 +159,38 @@ def _touch(row: PersonalAccessToken) -> None:
 
 
 # -- identities --------------------------------------------------------------
+# What an API call needs to know about its token and user, in one query of plain
+# columns: no ORM objects are built per request. The token's ORM row is loaded
+# only when its last_used_at is due an update (every LAST_USED_RESOLUTION).
+_PAT_IDENTITY = (
+    select(
+        PersonalAccessToken.id, PersonalAccessToken.token_digest, PersonalAccessToken.scopes,
+        PersonalAccessToken.expires_at, PersonalAccessToken.revoked, PersonalAccessToken.last_used_at,
+        User.id.label("user_id"), User.username.label("user_username"), User.name.label("user_name"),
+        User.active.label("user_active"),
+    )
+    .join(User, User.id == PersonalAccessToken.user_id)
+    .where(PersonalAccessToken.token_digest == bindparam("digest"))
+)
+
+
 def identity_from_pat(token: str) -> Optional[Identity]:
-    row = find_personal_access_token(token)
-    if row is None:
+    """``find_personal_access_token`` + ``_touch``, as an Identity."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
-    _touch(row)
-    user = row.user
-    return Identity(id=user.id, username=user.username, name=user.name, scopes=row.scope_list, via="token")
+    digest = token_digest(token)
+    found = db.session.execute(_PAT_IDENTITY, {"digest": digest}).first()
+    if found is None or not hmac.compare_digest(found.token_digest, digest):
+        return None
+    now = utcnow()
+    if found.revoked or (found.expires_at is not None and found.expires_at <= now) or not found.user_active:
+        return None
+    if found.last_used_at is None or now - found.last_used_at >= LAST_USED_RESOLUTION:
+        row = db.session.get(PersonalAccessToken, found.id)
+        if row is not None:
+            _touch(row)
+    scopes = tuple(s.strip() for s in found.scopes.split(",") if s.strip())  # PersonalAccessToken.scope_list
+    return Identity(id=found.user_id, username=found.user_username, name=found.user_name, scopes=scopes, via="token")
 
 
 def identity_from_job_token(token: str) -> Optional[Identity]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from gl_ml_tracking import hooks as perms
 
@@ -30,10 +30,13 @@ READ_SCOPES = frozenset({"api", "read_api"})
 WRITE_SCOPES = frozenset({"api"})
 
 
+# Built once: write checks run it on every API call.
+_ROLE = select(Membership.role).where(Membership.user_id == bindparam("user_id"),
+                                     Membership.project_id == bindparam("project_id"))
+
+
 def role_in(user_id: Any, project_id: Any) -> Optional[int]:
-    return db.session.scalar(
-        select(Membership.role).where(Membership.user_id == user_id, Membership.project_id == project_id)
-    )
+    return db.session.scalar(_ROLE, {"user_id": user_id, "project_id": project_id})
 
 
 def is_allowed(user: Optional[Any], project: Any, permission: str) -> bool:

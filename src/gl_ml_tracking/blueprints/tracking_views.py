@@ -2,12 +2,13 @@
 request args into one service call and the result into MLflow's JSON."""
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from flask import Response, current_app, stream_with_context
 
 from ..errors import InvalidParameter
-from ..schemas.mlflow_json import dumps, experiment_json, metric_point_json, run_info_json, run_json
+from ..schemas.mlflow_json import dumps, experiment_json, metric_points_text, run_info_json, run_json
 from ..services import experiments as exp_service
 from ..services import metric_history, runs as run_service
 from ..services.ci_link import link_ci_job_from_tags
@@ -249,10 +250,11 @@ def get_metric_history(ctx: ApiContext):
         # Old clients do not page: stream the whole history in bounded chunks.
         return _stream_history(ctx, run.id, key)
     rows, token = metric_history.history_page(ctx.session, run, key, ctx.get("max_results"), ctx.get("page_token"))
-    result: dict = {"metrics": [metric_point_json(key, r) for r in rows]}
+    # The JSON written directly (the same bytes as dumping the dict): pages hold up to 25,000 points.
+    body = '{"metrics":[' + metric_points_text(key, rows) + "]"
     if token:
-        result["next_page_token"] = token
-    return result
+        body += ',"next_page_token":' + dumps(token)
+    return Response(body + "}", mimetype="application/json")
 
 
 def _stream_history(ctx: ApiContext, run_pk: int, key: str) -> Response:
@@ -261,9 +263,10 @@ def _stream_history(ctx: ApiContext, run_pk: int, key: str) -> Response:
     def generate():
         yield '{"metrics":['
         first = True
-        for row in metric_history.iter_history(session, run_pk, key):
-            yield ("" if first else ",") + dumps(metric_point_json(key, row))
-            first = False
+        for rows in metric_history.iter_history_chunks(session, run_pk, key):
+            if rows:
+                yield ("" if first else ",") + metric_points_text(key, rows)
+                first = False
         yield "]}"
 
     return Response(stream_with_context(generate()), mimetype="application/json")
@@ -279,4 +282,8 @@ def get_history_bulk_interval(ctx: ApiContext):
         raise InvalidParameter("Missing value for required parameter 'metric_key'.")
     runs = run_service.get_runs(ctx.session, ctx.project_id, run_ids[: metric_history.MAX_BULK_RUNS + 1])
     points = metric_history.bulk_interval(ctx.session, runs, key, ctx.get("start_step"), ctx.get("end_step"), ctx.get("max_results"))
-    return {"metrics": [metric_point_json(key, row, run.run_uuid) for run, row in points]}
+    # Up to 100 runs x 2,500 points: the JSON is written directly (the same bytes as dumping the dict).
+    texts = []
+    for run, group in itertools.groupby(points, key=lambda pair: pair[0]):
+        texts.append(metric_points_text(key, [row for _run, row in group], run.run_uuid))
+    return Response('{"metrics":[' + ",".join(t for t in texts if t) + "]}", mimetype="application/json")

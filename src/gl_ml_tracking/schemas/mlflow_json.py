@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from ..models import Experiment, Run
 from ..services.run_data import RunData
@@ -89,3 +89,27 @@ def metric_point_json(key: str, row: Any, run_id: Optional[str] = None) -> dict:
     if run_id is not None:
         point["run_id"] = run_id
     return point
+
+
+_NAN, _INF, _NEG_INF = '"NaN"', '"Infinity"', '"-Infinity"'
+
+
+def metric_points_text(key: str, rows: Iterable[Any], run_id: Optional[str] = None) -> str:
+    """``",".join(dumps(metric_point_json(key, row, run_id)) for row in rows)``, byte for
+    byte, for rows of ``(id, step, timestamp, value, is_nan)`` (the history queries'
+    columns), without a dict and an encoder pass per point: histories run to millions
+    of points, and this was most of the cost of sending them."""
+    head = '{"key":' + dumps(key) + ',"value":'
+    tail = "}" if run_id is None else ',"run_id":' + dumps(run_id) + "}"
+    parts = []
+    for _id, step, timestamp, value, is_nan in rows:
+        if is_nan or value is None:
+            text = _NAN
+        elif value == math.inf:
+            text = _INF
+        elif value == -math.inf:
+            text = _NEG_INF
+        else:
+            text = repr(value)  # what json.dumps writes for a float (or an int)
+        parts.append(f"{head}{text},\"timestamp\":{timestamp!r},\"step\":{step!r}{tail}")
+    return ",".join(parts)

@@ -3,6 +3,7 @@ whole history into memory: every read walks the (run, key, step, timestamp,
 id) index with keyset conditions."""
 from __future__ import annotations
 
+import json
 from typing import Any, Iterator, NamedTuple, Optional, Sequence
 
 from sqlalchemy import and_, literal, or_, select
@@ -42,20 +43,26 @@ def _after(cursor: Optional[list]) -> Any:
     # scan at the cursor; with the OR alone they scan the run's history from its
     # first point on every page (quadratic over a long history).
     return and_(
-        Metric.step >= step,
+        _T.step >= step,
         or_(
-            Metric.step > step,
-            Metric.timestamp > timestamp,
-            and_(Metric.timestamp == timestamp, Metric.id > pk),
+            _T.step > step,
+            _T.timestamp > timestamp,
+            and_(_T.timestamp == timestamp, _T.id > pk),
         ),
     )
 
 
+# History pages are read with the table's columns, not the ORM attributes: plain
+# Core rows (same fields), without the ORM's per-row loading.
+_T = Metric.__table__.c
+_TABLE_COLUMNS = (_T.id, _T.step, _T.timestamp, _T.value, _T.is_nan)
+
+
 def _query(run_pk: int, key: str, cursor: Optional[list], limit: int):
     return (
-        select(*_COLUMNS)
-        .where(Metric.run_id == run_pk, Metric.key == key, _after(cursor))
-        .order_by(Metric.step, Metric.timestamp, Metric.id)
+        select(*_TABLE_COLUMNS)
+        .where(_T.run_id == run_pk, _T.key == key, _after(cursor))
+        .order_by(_T.step, _T.timestamp, _T.id)
         .limit(limit)
     )
 
@@ -81,10 +88,16 @@ def history_page(
 
 def iter_history(session: Session, run_pk: int, key: str) -> Iterator[tuple]:
     """Every point, in bounded chunks (for old clients that do not page)."""
+    for rows in iter_history_chunks(session, run_pk, key):
+        yield from rows
+
+
+def iter_history_chunks(session: Session, run_pk: int, key: str) -> Iterator[list]:
+    """Every point, as lists of at most ``STREAM_CHUNK`` rows."""
     cursor = None
     while True:
         rows = session.execute(_query(run_pk, key, cursor, STREAM_CHUNK)).all()
-        yield from rows
+        yield rows
         if len(rows) < STREAM_CHUNK:
             return
         last = rows[-1]
@@ -98,9 +111,8 @@ def sample_steps(session: Session, run_pk: int, key: str, start_step: Optional[i
     return sample_steps_many(session, [run_pk], key, start_step, end_step, max_points)[run_pk]
 
 
-# Rows of (run, target step, highest step) per seek statement: 3 parameters each,
-# well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
-_SEEKS_PER_STATEMENT = 3000
+# Seeks (run, target step, highest step) per statement; 100 runs x 2,500 points fit in 25.
+_SEEKS_PER_STATEMENT = 10_000
 
 
 def sample_steps_many(
@@ -109,8 +121,7 @@ def sample_steps_many(
 ) -> dict[int, list[tuple]]:
     """``sample_steps`` for many runs at once, in a handful of statements whatever
     the number of runs: the bounds of every run in one, the seeks of every run in
-    a few (each seek a correlated subquery: an index seek on (run, key, step)),
-    and the sampled rows by primary key."""
+    a few (each seek an index seek on (run, key, step) returning its row)."""
     run_pks = list(dict.fromkeys(run_pks))
     result: dict[int, list[tuple]] = {pk: [] for pk in run_pks}
     if not run_pks:
@@ -137,28 +148,10 @@ def sample_steps_many(
         return result
     sampled: dict[int, dict[int, _Point]] = {}  # run -> {row id: point}
     conn = session.connection()
-    mark = _mark(conn)
     for i in range(0, len(seeks), _SEEKS_PER_STATEMENT):
         chunk = seeks[i : i + _SEEKS_PER_STATEMENT]
-        row_sql = f"(CAST({mark} AS BIGINT), CAST({mark} AS BIGINT), CAST({mark} AS BIGINT))"
-        # The last row logged at the first step at or after the target (as the chart shows it).
-        # Positional parameters straight to the driver: SQLAlchemy's handling of thousands of
-        # named parameters cost ten times the seeks themselves.
-        seek = (
-            f" FROM {_TABLE} m2 WHERE m2.run_id = s.column1 AND m2.key = {mark}"
-            " AND m2.step >= s.column2 AND m2.step <= s.column3 ORDER BY m2.step, m2.timestamp DESC, m2.id DESC LIMIT 1"
-        )
-        values = f"(VALUES {', '.join([row_sql] * len(chunk))}) AS s"
-        if conn.dialect.name == "postgresql":
-            # LATERAL: one seek per target. (A join on a correlated subquery would be
-            # planned as a hash join over the whole table.)
-            sql = (f"SELECT s.column1, m.id, m.step, m.timestamp, m.value, m.is_nan FROM {values} CROSS JOIN LATERAL"
-                   f" (SELECT m2.id, m2.step, m2.timestamp, m2.value, m2.is_nan{seek}) AS m")
-        else:  # SQLite has no LATERAL; it runs this as one seek per target, then a rowid lookup
-            sql = (f"SELECT s.column1, m.id, m.step, m.timestamp, m.value, m.is_nan FROM {values}"
-                   f" JOIN {_TABLE} m ON m.id = (SELECT m2.id{seek})")
-        params = (*(value for seek in chunk for value in seek), key)
-        for pk, metric_pk, step, timestamp, value, is_nan in conn.exec_driver_sql(sql, params):
+        sql, params = _seek_statement(conn.dialect.name, chunk, key)
+        for pk, metric_pk, step, timestamp, value, is_nan in conn.exec_driver_sql(sql, params).fetchall():
             points = sampled.setdefault(pk, {})
             if metric_pk not in points:
                 points[metric_pk] = _Point(metric_pk, step, timestamp, value, bool(is_nan))
@@ -167,13 +160,39 @@ def sample_steps_many(
     return result
 
 
+# For each seek (run, target step, highest step): the last row logged at the first
+# step at or after the target, as the chart shows it; one index seek on (run, key,
+# step) each. The seeks travel as one array (PostgreSQL) or one JSON document
+# (SQLite), so the statement text never changes: the drivers reuse its prepared
+# form, where literal VALUES lists made a new statement (and cache entry) per call,
+# and thousands of separate parameters cost more than the seeks.
+_SEEK = (
+    f" FROM {_TABLE} m2 WHERE m2.run_id = s.run_id AND m2.key = {{mark}}"
+    " AND m2.step >= s.target AND m2.step <= s.hi ORDER BY m2.step, m2.timestamp DESC, m2.id DESC LIMIT 1"
+)
+_SEEKS_PG = (
+    "SELECT s.run_id, m.id, m.step, m.timestamp, m.value, m.is_nan"
+    " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS s(run_id, target, hi)"
+    # LATERAL: one seek per row (a join on a correlated subquery is planned as a hash join).
+    " CROSS JOIN LATERAL (SELECT m2.id, m2.step, m2.timestamp, m2.value, m2.is_nan" + _SEEK.format(mark="%s") + ") AS m"
+)
+_SEEKS_SQLITE = (
+    "SELECT s.run_id, m.id, m.step, m.timestamp, m.value, m.is_nan FROM (SELECT json_extract(j.value, '$[0]') AS run_id,"
+    " json_extract(j.value, '$[1]') AS target, json_extract(j.value, '$[2]') AS hi FROM json_each(?) AS j) AS s"
+    # No LATERAL in SQLite: it runs the correlated subquery once per row, then a rowid lookup.
+    f" JOIN {_TABLE} m ON m.id = (SELECT m2.id" + _SEEK.format(mark="?") + ")"
+)
+
+
+def _seek_statement(dialect: str, seeks: Sequence[tuple[int, int, int]], key: str) -> tuple[str, tuple]:
+    if dialect == "postgresql":
+        runs, targets, his = (list(column) for column in zip(*seeks))
+        return _SEEKS_PG, (runs, targets, his, key)
+    return _SEEKS_SQLITE, (json.dumps([list(seek) for seek in seeks]), key)
+
+
 def _point_order(point: "_Point") -> tuple:
     return (point[1], point[2], point[0])  # step, timestamp, id
-
-
-def _mark(conn: Any) -> str:
-    """The driver's positional placeholder (sqlite3: ``?``; psycopg: ``%s``)."""
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
 def _step_bounds(
@@ -183,7 +202,8 @@ def _step_bounds(
     MIN() and a lone MAX() per run, each one index seek (SQLite scans when it is
     asked for both in one aggregate)."""
     conn = session.connection()
-    mark = _mark(conn)
+    pg = conn.dialect.name == "postgresql"
+    mark = "%s" if pg else "?"
     cond, cond_params = "", []
     if start_step is not None:
         cond += f" AND m.step >= {mark}"
@@ -191,14 +211,15 @@ def _step_bounds(
     if end_step is not None:
         cond += f" AND m.step <= {mark}"
         cond_params.append(end_step)
+    where = f"FROM {_TABLE} m WHERE m.run_id = r.run_id AND m.key = {mark}{cond}"
+    # The run ids travel as one array / JSON document (see _SEEK).
+    runs = "unnest(%s::bigint[]) AS r(run_id)" if pg else "(SELECT j.value AS run_id FROM json_each(?) AS j) AS r"
+    sql = f"SELECT r.run_id, (SELECT MIN(m.step) {where}), (SELECT MAX(m.step) {where}) FROM {runs}"
     bounds: dict[int, tuple[Optional[int], Optional[int]]] = {}
     for i in range(0, len(run_pks), _SEEKS_PER_STATEMENT):
-        chunk = run_pks[i : i + _SEEKS_PER_STATEMENT]
-        where = f"FROM {_TABLE} m WHERE m.run_id = r.column1 AND m.key = {mark}{cond}"
-        values = ", ".join([f"(CAST({mark} AS BIGINT))"] * len(chunk))
-        sql = f"SELECT r.column1, (SELECT MIN(m.step) {where}), (SELECT MAX(m.step) {where}) FROM (VALUES {values}) AS r"
-        params = (key, *cond_params, key, *cond_params, *chunk)
-        for pk, lo, hi in conn.exec_driver_sql(sql, params):
+        chunk = [int(pk) for pk in run_pks[i : i + _SEEKS_PER_STATEMENT]]
+        params = (key, *cond_params, key, *cond_params, chunk if pg else json.dumps(chunk))
+        for pk, lo, hi in conn.exec_driver_sql(sql, params).fetchall():
             bounds[int(pk)] = (None, None) if lo is None else (int(lo), int(hi))
     return bounds
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..models import Dataset, LatestMetric, LoggedModel, Param, RunInput, RunOutput, RunTag
@@ -28,42 +28,46 @@ def _chunks(ids: Sequence[int]):
         yield ids[i : i + _CHUNK]
 
 
+# Built once (the ids are an expanding parameter): every run read and search runs these.
+_IDS = bindparam("ids", expanding=True)
+_PARAMS = select(Param.run_id, Param.key, Param.value).where(Param.run_id.in_(_IDS)).order_by(Param.key)
+_METRICS = select(
+    LatestMetric.run_id, LatestMetric.key, LatestMetric.value, LatestMetric.is_nan,
+    LatestMetric.timestamp, LatestMetric.step,
+).where(LatestMetric.run_id.in_(_IDS)).order_by(LatestMetric.key)
+_TAGS = select(RunTag.run_id, RunTag.key, RunTag.value).where(RunTag.run_id.in_(_IDS)).order_by(RunTag.key)
+_INPUTS = (
+    select(RunInput.run_id, Dataset, RunInput.tags_json)
+    .join(Dataset, Dataset.id == RunInput.dataset_id)
+    .where(RunInput.run_id.in_(_IDS))
+)
+_OUTPUTS = (
+    select(RunOutput.run_id, LoggedModel.model_id, RunOutput.step)
+    .join(LoggedModel, LoggedModel.id == RunOutput.model_pk)
+    .where(RunOutput.run_id.in_(_IDS))
+)
+
+
 def load_run_data(
     session: Session, run_pks: Sequence[int], *, params=True, metrics=True, tags=True, inputs=True, outputs=True
 ) -> dict[int, RunData]:
     data = {pk: RunData() for pk in run_pks}
     ids = list(data)
     for chunk in _chunks(ids):
+        bound = {"ids": list(chunk)}
         if params:
-            for run_id, key, value in session.execute(
-                select(Param.run_id, Param.key, Param.value).where(Param.run_id.in_(chunk)).order_by(Param.key)
-            ):
+            for run_id, key, value in session.execute(_PARAMS, bound):
                 data[run_id].params.append((key, value))
         if metrics:
-            for row in session.execute(
-                select(
-                    LatestMetric.run_id, LatestMetric.key, LatestMetric.value, LatestMetric.is_nan,
-                    LatestMetric.timestamp, LatestMetric.step,
-                ).where(LatestMetric.run_id.in_(chunk)).order_by(LatestMetric.key)
-            ):
+            for row in session.execute(_METRICS, bound):
                 data[row[0]].metrics.append(tuple(row[1:]))
         if tags:
-            for run_id, key, value in session.execute(
-                select(RunTag.run_id, RunTag.key, RunTag.value).where(RunTag.run_id.in_(chunk)).order_by(RunTag.key)
-            ):
+            for run_id, key, value in session.execute(_TAGS, bound):
                 data[run_id].tags.append((key, value))
         if inputs:
-            for run_id, dataset, tags_json in session.execute(
-                select(RunInput.run_id, Dataset, RunInput.tags_json)
-                .join(Dataset, Dataset.id == RunInput.dataset_id)
-                .where(RunInput.run_id.in_(chunk))
-            ):
+            for run_id, dataset, tags_json in session.execute(_INPUTS, bound):
                 data[run_id].inputs.append((dataset, json.loads(tags_json or "[]")))
         if outputs:
-            for run_id, model_id, step in session.execute(
-                select(RunOutput.run_id, LoggedModel.model_id, RunOutput.step)
-                .join(LoggedModel, LoggedModel.id == RunOutput.model_pk)
-                .where(RunOutput.run_id.in_(chunk))
-            ):
+            for run_id, model_id, step in session.execute(_OUTPUTS, bound):
                 data[run_id].outputs.append((model_id, step))
     return data

@@ -172,7 +172,8 @@ def create_run(
     session.add(run)
     session.flush()
     if tag_map:
-        session.execute(dialect_insert(session)(RunTag), [{"run_id": run.id, "key": k, "value": val} for k, val in tag_map.items()])
+        session.execute(_statement(session, "tag_insert", lambda insert: insert(RunTag.__table__)),
+                        [{"run_id": run.id, "key": k, "value": val} for k, val in tag_map.items()])
     experiment.last_update_time = now_ms()
     return run
 
@@ -233,29 +234,50 @@ def _validated_tags(tags: Iterable[tuple[Any, Any]]) -> dict[str, Optional[str]]
     return result
 
 
+# The write statements of the logging calls, built once per dialect: building a
+# statement (and its cache key) cost more than running it. Core statements on the
+# tables (not the ORM entities): no ORM bulk machinery per call.
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _statement(session: Session, name: str, build) -> Any:
+    dialect = session.get_bind().dialect.name
+    stmt = _STATEMENTS.get((name, dialect))
+    if stmt is None:
+        stmt = _STATEMENTS[(name, dialect)] = build(dialect_insert(session))
+    return stmt
+
+
+def _tag_upsert(insert) -> Any:
+    stmt = insert(RunTag.__table__)
+    return stmt.on_conflict_do_update(index_elements=[RunTag.run_id, RunTag.key], set_={"value": stmt.excluded.value})
+
+
+def _param_insert(insert) -> Any:
+    return insert(Param.__table__).on_conflict_do_nothing(index_elements=[Param.run_id, Param.key])
+
+
+_STORED_PARAMS = select(Param.__table__.c.key, Param.__table__.c.value).where(
+    Param.__table__.c.run_id == bindparam("run_id"), Param.__table__.c.key.in_(bindparam("keys", expanding=True))
+)
+
+
 def _upsert_tags(session: Session, run_pk: int, tags: dict[str, Optional[str]]) -> None:
     if not tags:
         return
-    insert = dialect_insert(session)
-    stmt = insert(RunTag)
-    stmt = stmt.on_conflict_do_update(index_elements=[RunTag.run_id, RunTag.key], set_={"value": stmt.excluded.value})
-    session.execute(stmt, [{"run_id": run_pk, "key": k, "value": val} for k, val in tags.items()])
+    session.execute(_statement(session, "tag_upsert", _tag_upsert),
+                    [{"run_id": run_pk, "key": k, "value": val} for k, val in tags.items()])
 
 
 def _insert_params(session: Session, run: Run, params: dict[str, str]) -> None:
     """Params are write-once: re-logging the same value is fine, another value is an error."""
     if not params:
         return
-    insert = dialect_insert(session)
     session.execute(
-        insert(Param).on_conflict_do_nothing(index_elements=[Param.run_id, Param.key]),
+        _statement(session, "param_insert", _param_insert),
         [{"run_id": run.id, "key": k, "value": val} for k, val in params.items()],
     )
-    stored = dict(
-        session.execute(select(Param.key, Param.value).where(Param.run_id == run.id, Param.key.in_(list(params))))
-        .tuples()
-        .all()
-    )
+    stored = dict(session.execute(_STORED_PARAMS, {"run_id": run.id, "keys": list(params)}).tuples().all())
     for key, value in params.items():
         if stored.get(key) != value:
             raise InvalidParameter(
@@ -397,34 +419,25 @@ def _insert_metrics(session: Session, run: Run, metrics: Sequence[MetricIn]) -> 
     _upsert_latest(session, run.id, [m for _rank, m in best.values()])
 
 
-# The latest-metric upsert, built once per dialect: building this statement (and
-# its cache key) on every call cost more than executing it.
-_LATEST_UPSERT: dict[str, Any] = {}
-
-
-def _latest_upsert_statement(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    stmt = _LATEST_UPSERT.get(dialect)
-    if stmt is None:
-        cur = LatestMetric.__table__.c  # Core, not the ORM entity: no ORM bulk-insert machinery per call
-        stmt = dialect_insert(session)(LatestMetric.__table__)
-        new = stmt.excluded
-        newer = or_(
-            new.step > cur.step,
-            and_(new.step == cur.step, new.timestamp > cur.timestamp),
-            and_(new.step == cur.step, new.timestamp == cur.timestamp, cur.is_nan.is_(True), new.is_nan.is_(False)),
-            and_(new.step == cur.step, new.timestamp == cur.timestamp, new.value > cur.value),
-        )
-        stmt = _LATEST_UPSERT[dialect] = stmt.on_conflict_do_update(
-            index_elements=[cur.run_id, cur.key],
-            set_={"value": new.value, "is_nan": new.is_nan, "timestamp": new.timestamp, "step": new.step},
-            where=newer,
-        )
-    return stmt
+def _latest_upsert(insert) -> Any:
+    cur = LatestMetric.__table__.c
+    stmt = insert(LatestMetric.__table__)
+    new = stmt.excluded
+    newer = or_(
+        new.step > cur.step,
+        and_(new.step == cur.step, new.timestamp > cur.timestamp),
+        and_(new.step == cur.step, new.timestamp == cur.timestamp, cur.is_nan.is_(True), new.is_nan.is_(False)),
+        and_(new.step == cur.step, new.timestamp == cur.timestamp, new.value > cur.value),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[cur.run_id, cur.key],
+        set_={"value": new.value, "is_nan": new.is_nan, "timestamp": new.timestamp, "step": new.step},
+        where=newer,
+    )
 
 
 def _upsert_latest(session: Session, run_pk: int, metrics: list[MetricIn]) -> None:
-    session.execute(_latest_upsert_statement(session), _metric_rows(run_pk, metrics))
+    session.execute(_statement(session, "latest_upsert", _latest_upsert), _metric_rows(run_pk, metrics))
 
 
 def log_metric(session: Session, project_id: str, run_id: Any, raw: dict) -> None:

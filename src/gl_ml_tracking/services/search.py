@@ -45,7 +45,7 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.orm import Session, aliased, joinedload
+from sqlalchemy.orm import Session, aliased, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..errors import InvalidParameter
@@ -121,7 +121,7 @@ def validate_max_results(max_results: Any) -> int:
     if max_results is None:
         return SEARCH_MAX_RESULTS_DEFAULT
     value = max_results
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isdecimal():  # not isdigit: int("²") fails
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidParameter(
@@ -311,7 +311,8 @@ def encode_page_token(fingerprint: str, values: Sequence[Any]) -> str:
 
 
 def decode_page_token(token: str, fingerprint: str, atoms: Sequence[_Atom]) -> list[Any]:
-    bad = InvalidParameter(f"Invalid page token {token[:80]!r}.")
+    # str(): a token sent as a number or a list must be a 400, not a crash while making the message.
+    bad = InvalidParameter(f"Invalid page token {str(token)[:80]!r}.")
     if not isinstance(token, str):
         raise bad
     try:
@@ -519,9 +520,11 @@ def search_runs(
     if not pks:
         return [], None
 
-    # The experiment is joined in (the caller needs its IID); its tags are not.
+    # The experiment is loaded by a second query (the caller needs its IID); its tags
+    # are not. Joining it in made SQLite scan and sort every run of the experiment
+    # instead of walking the (experiment, start_time, run_uuid) index.
     stmt = select(Run, *[a.expr.label(f"sort_{i}") for i, a in enumerate(atoms)]).options(
-        joinedload(Run.experiment).lazyload(Experiment.tags)
+        selectinload(Run.experiment).lazyload(Experiment.tags)
     )
     for target, onclause in joins:
         stmt = stmt.outerjoin(target, onclause)
