@@ -19,7 +19,7 @@ def find_project(ref: Any) -> Optional[Project]:
     ref = str(ref).strip()
     if not ref or len(ref) > MAX_REF_LENGTH:
         return None
-    if ref.isdigit():
+    if ref.isdecimal():  # not isdigit: int("²") fails
         return db.session.get(Project, int(ref))
     return db.session.scalar(select(Project).where(Project.full_path == ref.strip("/")))
 

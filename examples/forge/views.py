@@ -42,8 +42,10 @@ def tracking_uri(project: Project) -> str:
 
 
 def _safe_next(target: Optional[str]) -> str:
-    # Only same-site paths: "//host" and "/\host" would leave the site.
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+    # Only same-site paths: "//host" and "/\host" would leave the site. Browsers drop tabs and
+    # newlines from URLs ("/\t/host" is "//host"), so a target with control characters is refused.
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")) \
+            and not any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
         return target
     return url_for("forge.home")
 

@@ -26,6 +26,9 @@ def current_user() -> Optional[Any]:
 def load_project(ref: str) -> Any:
     """The project named by ``ref`` if the caller may read anything of it;
     otherwise ``ProjectNotFound`` (the same answer as a missing project)."""
+    # Identify the caller first, always: otherwise only an existing project would touch the
+    # session, and its ``Vary: Cookie`` header would tell a private project from a missing one.
+    current_user()
     cache = _request_cache().setdefault("projects", {})
     if ref not in cache:
         cache[ref] = get_state().hook("project_loader")(ref)

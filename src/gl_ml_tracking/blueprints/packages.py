@@ -31,6 +31,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, g, redirect, request, stream_with_context
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from werkzeug.routing import PathConverter
+from werkzeug.urls import iri_to_uri
 
 from .. import access
 from ..errors import InvalidParameter, MlflowError, ResourceDoesNotExist
@@ -246,7 +247,9 @@ def _page_url(**changes: Any) -> str:
     for k, v in changes.items():
         if v is None:
             args.pop(k, None)
-    return f"{request.base_url}?{urlencode(args)}"
+    # iri_to_uri: the decoded path may hold non-ASCII (a ref like '%EF%BC%91'), which cannot go
+    # into a header as is; the server would drop the whole response.
+    return f"{iri_to_uri(request.base_url)}?{urlencode(args)}"
 
 
 def _offset_headers(page: int, per_page: int, total: int) -> dict:

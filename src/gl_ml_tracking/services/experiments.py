@@ -22,7 +22,8 @@ def parse_experiment_iid(experiment_id: Any) -> int:
     text = str(experiment_id).strip() if experiment_id is not None else ""
     if not text:
         raise InvalidParameter("Missing value for required parameter 'experiment_id'.")
-    if not text.isdigit() or len(text) > 18:
+    # isdecimal, not isdigit: "²" is a digit that int() refuses.
+    if not text.isdecimal() or len(text) > 18:
         raise ResourceDoesNotExist(f"Could not find experiment with ID {text}")
     return int(text)
 

@@ -76,7 +76,7 @@ def parse_status(value: Any) -> str:
         return _STATUS_NUMBERS[value]
     if isinstance(value, str):
         text = value.strip().upper()
-        if text.isdigit() and int(text) in _STATUS_NUMBERS:
+        if text.isdecimal() and int(text) in _STATUS_NUMBERS:  # not isdigit: int("²") fails
             return _STATUS_NUMBERS[int(text)]
         if text.startswith(_STATUS_PREFIX):
             text = text[len(_STATUS_PREFIX):]
@@ -614,7 +614,7 @@ def _experiment_pks(session: Session, project_id: str, experiment_ids: Any) -> l
     iids = set()
     for item in experiment_ids:
         text = str(item).strip()
-        if not text.isdigit() or len(text) > 18:
+        if not text.isdecimal() or len(text) > 18:  # not isdigit: int("²") fails
             raise InvalidParameter(f"Invalid experiment ID {item!r}: expected an integer.")
         iids.add(int(text))
     return sorted(session.scalars(

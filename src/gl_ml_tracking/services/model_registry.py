@@ -383,7 +383,7 @@ def _resolve_models_uri(session: Session, project_id: str, source: str, path: st
         if len(parts) != 2:
             raise _bad_source(source, "Expected models:/<name>/<version>.")
         name, ref = parts
-        if ref.isdigit():
+        if ref.isdecimal():  # not isdigit: "²" is no version number
             mv = get_model_version(session, project_id, name, ref)
         elif ref.lower() == "latest":
             mv = get_version_by_alias(session, project_id, name, "latest")
