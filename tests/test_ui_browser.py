@@ -268,7 +268,11 @@ def test_run_page_charts_draw_zoom_and_respond_to_controls(make_page, shot, seed
     overlay = chart.locator("rect.glml-overlay")
     overlay.hover(position={"x": 200, "y": 60})
     tooltip = chart.locator(".glml-chart-tooltip")
-    assert tooltip.is_visible() and "step" in tooltip.inner_text()
+    # expect() waits for the mousemove handler (is_visible() checks once, racing it on a busy machine).
+    from playwright.sync_api import expect
+
+    expect(tooltip).to_be_visible()
+    assert "step" in tooltip.inner_text()
     box = chart.locator("svg").bounding_box()
 
     # drag to zoom: the chart asks the server for the narrower range
