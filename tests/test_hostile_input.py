@@ -182,6 +182,23 @@ def test_wrongly_typed_fields(setup):
         assert_mlflow_error(r, (400, 404))
 
 
+def test_forged_history_page_tokens(setup):
+    """Our history tokens hold three 64-bit integers; a token that decodes to anything
+    else must be refused before it reaches the database driver."""
+    import base64
+
+    def token(payload) -> str:
+        return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+    run_id = setup["run"]["info"]["run_id"]
+    forged = [[1.5, 0, 0], ["a", 0, 0], [2 ** 70, 0, 0], [1, 2], [True, 0, 0], {"step": 1}, [None, 0, 0]]
+    for payload in forged:
+        r = raw(setup, "GET", "metrics/get-history",
+                params={"run_id": run_id, "metric_key": "m", "max_results": 10, "page_token": token(payload)})
+        body = assert_mlflow_error(r)
+        assert body["error_code"] == "INVALID_PARAMETER_VALUE", (payload, body)
+
+
 # -- digits that are not ASCII ----------------------------------------------------------------
 # str.isdigit() is True for '²' and '①' but int() refuses them: every id parser must cope.
 ODD_DIGITS = ["²", "¹²", "①", "٣", "１"]
