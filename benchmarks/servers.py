@@ -204,10 +204,10 @@ def start_ours(name: str, db_url: str, work: Path, workers: int = 4, threads: in
     with open(log_path, "ab") as log:
         for args in (["forge", "init-db"], ["ml-tracking", "db", "upgrade"], ["forge", "seed"]):
             subprocess.run(flask + args, cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
-    # --limit-request-line: MLflow's UI asks get-history-bulk-interval for 100 run ids
-    # in one GET (~4.3 kB of query string), past gunicorn's default 4094-byte limit.
-    argv = [str(BIN / "gunicorn"), "-w", str(workers), "-k", "gthread", "--threads", str(threads),
-            "--keep-alive", "5", "--limit-request-line", "8190", "-b", f"127.0.0.1:{port}", "examples.host_app:app"]
+    # examples/gunicorn_conf.py: the README's production settings (gthread, keep-alive,
+    # a longer request line, and whole-buffer body reads for uploads).
+    argv = [str(BIN / "gunicorn"), "-c", str(ROOT / "examples" / "gunicorn_conf.py"), "-w", str(workers),
+            "--threads", str(threads), "-b", f"127.0.0.1:{port}", "examples.host_app:app"]
     base = f"http://127.0.0.1:{port}"
     server = Server(name, "ours", base, f"{base}/api/v4/projects/{OUR_PROJECT_ID}/ml/mlflow", db_url, storage, log_path)
     server.proc = _spawn(argv, env, log_path)

@@ -67,7 +67,9 @@ class ServerProcess:
 
     def start(self) -> "ServerProcess":
         log = open(self.log_path or os.devnull, "ab")
-        cmd = [os.path.join(BIN, "gunicorn"), "-w", str(self.workers), "-k", "gthread", "--threads", str(self.threads),
+        # The README's production command: examples/gunicorn_conf.py, workers and threads.
+        cmd = [os.path.join(BIN, "gunicorn"), "-c", os.path.join(ROOT, "examples", "gunicorn_conf.py"),
+               "-w", str(self.workers), "--threads", str(self.threads),
                "-b", f"127.0.0.1:{self.port}", "--timeout", "120", "--graceful-timeout", "5",
                "examples.host_app:app"]
         # Its own process group, so that a SIGKILL reaches the master and every worker at once.

@@ -29,10 +29,16 @@ def test_upgrade_matches_models_and_spares_host_tables(kind, tmp_path):
             migrate.upgrade()
             with get_state(app).db.engine.connect() as conn:
                 context = MigrationContext.configure(
-                    conn, opts={"include_name": lambda name, type_, parent: type_ != "table" or name.startswith(TABLE_PREFIX) and name != migrate.VERSION_TABLE, "compare_type": True}
+                    conn, opts={"include_name": lambda name, type_, parent: type_ != "table" or name.startswith(TABLE_PREFIX) and name != migrate.VERSION_TABLE, "compare_type": True,
+                          "include_object": migrate.include_object_on(conn.dialect.name)}
                 )
                 diff = compare_metadata(context, metadata)
                 assert diff == [], diff
+                # The dialect's own (key, value) index for equality filters exists.
+                suffix = "key_value_prefix_run" if conn.dialect.name == "postgresql" else "key_value_run"
+                for table in ("glml_params", "glml_run_tags"):
+                    names = {ix["name"] for ix in sa.inspect(conn).get_indexes(table)}
+                    assert f"ix_{table}_{suffix}" in names, (table, names)
                 tables = set(sa.inspect(conn).get_table_names())
                 assert {t.name for t in metadata.sorted_tables} <= tables
                 assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "host_rev_1"

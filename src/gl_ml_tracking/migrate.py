@@ -35,3 +35,18 @@ def current() -> None:
 
 def revision(message: str, autogenerate: bool = True) -> None:
     command.revision(alembic_config(), message=message, autogenerate=autogenerate)
+
+
+def include_object_on(dialect_name: str):
+    """Alembic ``include_object`` for autogenerate on ``dialect_name``: leaves out the
+    indexes declared for another database only (``Index(...).ddl_if(dialect=...)``),
+    which Alembic's comparison would otherwise report as missing."""
+
+    def include_object(obj, name, type_, reflected, compare_to):
+        ddl_if = getattr(obj, "_ddl_if", None)
+        if type_ == "index" and not reflected and ddl_if is not None and ddl_if.dialect:
+            wanted = ddl_if.dialect
+            return dialect_name == wanted if isinstance(wanted, str) else dialect_name in wanted
+        return True
+
+    return include_object

@@ -4,7 +4,7 @@ from alembic import context
 from flask import current_app
 
 from gl_ml_tracking.extension import get_state
-from gl_ml_tracking.migrate import VERSION_TABLE
+from gl_ml_tracking.migrate import VERSION_TABLE, include_object_on
 from gl_ml_tracking.models import TABLE_PREFIX, metadata
 
 
@@ -23,6 +23,7 @@ def run_migrations_online():
             target_metadata=metadata,
             version_table=VERSION_TABLE,
             include_name=include_name,
+            include_object=include_object_on(connection.dialect.name),
             compare_type=True,
             render_as_batch=connection.dialect.name == "sqlite",
         )

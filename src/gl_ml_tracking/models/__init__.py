@@ -26,6 +26,7 @@ from .tracking import (
     Run,
     RunInput,
     RunTag,
+    VALUE_PREFIX_CHARS,
 )
 
 metadata = Base.metadata

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -104,9 +105,26 @@ class Run(Base):
 Index("ix_glml_runs_experiment_start_uuid", Run.experiment_id, Run.start_time.desc(), Run.run_uuid)
 
 
+# Equality filters on params and tags (``params.lr = '0.01'``) start from the runs
+# holding that key and value instead of probing every run of the experiment. Values may
+# be kilobytes long, past PostgreSQL's ~2.7 kB btree entry limit, so PostgreSQL indexes
+# the first VALUE_PREFIX_CHARS characters (and searches compare that prefix too);
+# SQLite has no such limit, and does not match a substr() expression index to a bound
+# parameter, so it indexes the whole value.
+VALUE_PREFIX_CHARS = 200
+
+
+def _value_indexes(table: str) -> tuple[Index, Index]:
+    return (
+        Index(f"ix_{table}_key_value_run", "key", "value", "run_id").ddl_if(dialect="sqlite"),
+        Index(f"ix_{table}_key_value_prefix_run", "key", text(f"left(value, {VALUE_PREFIX_CHARS})"), "run_id")
+        .ddl_if(dialect="postgresql"),
+    )
+
+
 class Param(Base):
     __tablename__ = TABLE_PREFIX + "params"
-    __table_args__ = (Index("ix_glml_params_key_run", "key", "run_id"),)
+    __table_args__ = (Index("ix_glml_params_key_run", "key", "run_id"), *_value_indexes(TABLE_PREFIX + "params"))
 
     run_id: Mapped[int] = mapped_column(BigId, ForeignKey(Run.id, ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(250), primary_key=True)
@@ -115,7 +133,7 @@ class Param(Base):
 
 class RunTag(Base):
     __tablename__ = TABLE_PREFIX + "run_tags"
-    __table_args__ = (Index("ix_glml_run_tags_key_value", "key", "run_id"),)
+    __table_args__ = (Index("ix_glml_run_tags_key_value", "key", "run_id"), *_value_indexes(TABLE_PREFIX + "run_tags"))
 
     run_id: Mapped[int] = mapped_column(BigId, ForeignKey(Run.id, ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(250), primary_key=True)

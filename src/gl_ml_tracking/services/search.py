@@ -55,6 +55,7 @@ from ..models import (
     Dataset,
     Experiment,
     ExperimentTag,
+    VALUE_PREFIX_CHARS,
     LatestMetric,
     Param,
     Run,
@@ -144,6 +145,7 @@ class _Dialect:
     def __init__(self, session: Session, mapper: Any):
         bind = session.get_bind(mapper=mapper)
         self.name = bind.dialect.name
+        self.session = session
 
     def sort_string(self, expr: ColumnElement) -> ColumnElement:
         """Code-point order on every database, as MLflow's SQLite store sorts."""
@@ -424,6 +426,31 @@ def _has(d: _Dialect, run_id_col, sub) -> ColumnElement:
     return Run.id.in_(sub)
 
 
+# SQLite's planner has no value histograms: it takes every (key, value) pair for as
+# selective as the average one. Below this many matching rows an equality filter drives
+# the query; above it the runs are walked in index order and probed (which stops at the
+# page size), e.g. ``tags.mlflow.user = 'me'`` that matches every run.
+SQLITE_DRIVING_FILTER_MAX_ROWS = 2000
+
+
+def _equal_value_condition(entity: Any, key: str, value: str, d: _Dialect) -> ColumnElement:
+    """Runs whose param/tag ``key`` equals ``value``. A selective equality becomes
+    ``Run.id IN (rows from the (key, value) index)``, which both databases drive from
+    that index instead of probing every run of the experiment (100k runs, a filter
+    matching 1%: 280 ms → 16 ms on SQLite); PostgreSQL's planner judges selectivity
+    from its statistics, SQLite's is asked with a bounded count."""
+    conditions = [entity.key == key, entity.value == value]
+    if d.name == "postgresql":
+        # The index holds a prefix of the value (see models.tracking.VALUE_PREFIX_CHARS).
+        conditions.append(func.left(entity.value, VALUE_PREFIX_CHARS) == value[:VALUE_PREFIX_CHARS])
+        return Run.id.in_(select(entity.run_id).where(*conditions))
+    probe = select(entity.run_id).where(*conditions).limit(SQLITE_DRIVING_FILTER_MAX_ROWS + 1).subquery()
+    matches = d.session.execute(select(func.count()).select_from(probe)).scalar_one()
+    if matches <= SQLITE_DRIVING_FILTER_MAX_ROWS:
+        return Run.id.in_(select(entity.run_id).where(*conditions))
+    return exists(select(entity.run_id).where(*conditions, entity.run_id == Run.id))
+
+
 def _run_comparison(c: Comparison, d: _Dialect) -> ColumnElement:
     if c.kind == METRIC:
         sub = select(LatestMetric.run_id).where(LatestMetric.key == c.key, _metric_condition(c.op, c.value))
@@ -434,6 +461,8 @@ def _run_comparison(c: Comparison, d: _Dialect) -> ColumnElement:
             return ~exists(select(literal(1)).where(entity.run_id == Run.id, entity.key == c.key))
         if c.op == "IS NOT NULL":
             return _has(d, entity.run_id, select(entity.run_id).where(entity.key == c.key))
+        if c.op == "=" and isinstance(c.value, str):
+            return _equal_value_condition(entity, c.key, c.value, d)
         sub = select(entity.run_id).where(entity.key == c.key, d.compare_string(entity.value, c.op, c.value))
         return _has(d, entity.run_id, sub)
     if c.kind == ATTRIBUTE:
