@@ -39,6 +39,16 @@ class Figure:
     # One request at a time: the time a request spends outside the client is the server's
     # (and the loopback's), so "server-side" ratios are meaningful. Not so with threads.
     sequential: bool = True
+    # The same workload, interleaved with the others, against a null server that answers
+    # at once (benchmarks/client_ceiling.py): the best any server could show with this client.
+    client_alone: Optional[float] = None
+
+    def ceiling_speedup(self) -> Optional[float]:
+        """``client_alone`` over the reference's best: the largest ratio reachable."""
+        _, ref = self.ref_best()
+        if self.client_alone is None or not ref:
+            return None
+        return self.client_alone / ref if self.higher_is_better else ref / self.client_alone
 
     def ref_best(self) -> tuple[Optional[str], Optional[float]]:
         refs = {k: v for k, v in self.values.items() if k.startswith("ref") and v is not None}
@@ -125,12 +135,12 @@ def fmt(value: Optional[float]) -> str:
 
 def table(figures: list[Figure]) -> str:
     head = ("| db | workload | figure | reference (best config) | ours | ours vs ref | target | met? "
-            "| client CPU share (ref / ours) | server-side vs ref |\n"
-            "|---|---|---|---|---|---|---|---|---|---|\n")
+            "| client CPU share (ref / ours) | server-side vs ref | client alone (null server) vs ref |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for f in figures:
         if f.skipped:
-            lines.append(f"| {f.db} | {f.workload} | {f.name} | — | — | — | {f.target_text} | skipped: {f.skipped} | | |")
+            lines.append(f"| {f.db} | {f.workload} | {f.name} | — | — | — | {f.target_text} | skipped: {f.skipped} | | | |")
             continue
         ref_name, ref = f.ref_best()
         ref_text = f"{fmt(ref)} {f.unit} ({ref_name})" if ref is not None else "—"
@@ -144,8 +154,10 @@ def table(figures: list[Figure]) -> str:
             share = f"{f.client_share[ref_name]:.0%} / {f.client_share['ours']:.0%}"
         server = f.server_side_speedup()
         server_text = f"{server:.1f}×" if server is not None else ""
+        ceiling = f.ceiling_speedup()
+        ceiling_text = f"{ceiling:.1f}× ({fmt(f.client_alone)} {f.unit})" if ceiling is not None else ""
         lines.append(f"| {f.db} | {f.workload} | {f.name} | {ref_text} | {ours} | {ratio} | {f.target_text} | {met_text} "
-                     f"| {share} | {server_text} |")
+                     f"| {share} | {server_text} | {ceiling_text} |")
     return head + "\n".join(lines) + "\n"
 
 
@@ -190,7 +202,8 @@ def machine() -> dict:
 def write_json(path: str, figures: list[Figure], meta: dict) -> None:
     with open(path, "w") as fh:
         json.dump({"meta": meta, "figures": [asdict(f) | {"speedup": f.speedup(), "met": f.met(), "ref_best": f.ref_best(),
-                                                          "server_side_speedup": f.server_side_speedup()}
+                                                          "server_side_speedup": f.server_side_speedup(),
+                                                          "ceiling_speedup": f.ceiling_speedup()}
                                              for f in figures]},
                   fh, indent=1, default=str)
 

@@ -44,8 +44,11 @@ def test_benchmark_harness_produces_a_table_for_both_servers(tmp_path):
     throughputs = [f for f in figures if f["unit"] in ("calls/s", "metrics/s")]
     assert throughputs and all(f["values"]["ours"] > 0 and f["values"]["ref-w1"] > 0 for f in throughputs)
     assert all(f["speedup"] is not None for f in throughputs)
+    # The client alone (null server) is measured beside them: the largest reachable ratio.
+    assert all(f["client_alone"] > 0 and f["ceiling_speedup"] > 0 for f in throughputs)
 
     text = results.read_text()
     assert "| db | workload | figure | reference (best config) | ours | ours vs ref | target | met? |" in text
+    assert "client alone (null server) vs ref" in text
     assert "sequential log_metric" in text and "get_metric_history" in text
     assert "nproc" in text and "python -m benchmarks.run" in text
