@@ -179,7 +179,8 @@ def identity_from_pat(token: str) -> Optional[Identity]:
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
     digest = token_digest(token)
-    found = db.session.execute(_PAT_IDENTITY, {"digest": digest}).first()
+    # Columns only: the session's connection, without the ORM's statement and row handling.
+    found = db.session.connection().execute(_PAT_IDENTITY, {"digest": digest}).first()
     if found is None or not hmac.compare_digest(found.token_digest, digest):
         return None
     now = utcnow()

@@ -36,7 +36,9 @@ _ROLE = select(Membership.role).where(Membership.user_id == bindparam("user_id")
 
 
 def role_in(user_id: Any, project_id: Any) -> Optional[int]:
-    return db.session.scalar(_ROLE, {"user_id": user_id, "project_id": project_id})
+    # A column-only select: run on the session's connection, without the ORM's
+    # statement and row handling (every API request asks this).
+    return db.session.connection().execute(_ROLE, {"user_id": user_id, "project_id": project_id}).scalar()
 
 
 def is_allowed(user: Optional[Any], project: Any, permission: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.orm import Session
 
 from ..models import IidCounter
@@ -32,17 +33,25 @@ def next_iid(session: Session, project_id: str, scope: str) -> int:
     two concurrent creators can never read the same value; a rolled-back
     transaction may leave a gap, which is fine (GitLab's IIDs have gaps too).
     """
-    insert = dialect_insert(session)
-    stmt = (
-        insert(IidCounter)
-        .values(project_id=project_id, scope=scope, last_value=1)
-        .on_conflict_do_update(
-            index_elements=[IidCounter.project_id, IidCounter.scope],
-            set_={"last_value": IidCounter.last_value + 1},
+    dialect = session.get_bind().dialect.name
+    stmt = _NEXT_IID.get(dialect)
+    if stmt is None:
+        # Built once per dialect (every run creation calls this): building the upsert
+        # cost more than running it.
+        stmt = _NEXT_IID[dialect] = (
+            dialect_insert(session)(IidCounter)
+            .values(project_id=bindparam("project_id"), scope=bindparam("scope"), last_value=1)
+            .on_conflict_do_update(
+                index_elements=[IidCounter.project_id, IidCounter.scope],
+                set_={"last_value": IidCounter.last_value + 1},
+            )
+            .returning(IidCounter.last_value)
         )
-        .returning(IidCounter.last_value)
-    )
-    return int(session.execute(stmt).scalar_one())
+    # Column values only: the session's connection, without the ORM's bulk-insert path.
+    return int(session.connection().execute(stmt, {"project_id": project_id, "scope": scope}).scalar_one())
+
+
+_NEXT_IID: dict[str, Any] = {}
 
 
 def ensure_iid_at_least(session: Session, project_id: str, scope: str, value: int) -> None:

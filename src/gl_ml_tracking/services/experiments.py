@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from ..errors import InvalidParameter, ResourceAlreadyExists, ResourceDoesNotExist
 from ..models import ACTIVE, DELETED, Experiment, ExperimentTag
@@ -96,13 +96,22 @@ def ensure_default_experiment(session: Session, project_id: str) -> Experiment:
     return experiment
 
 
-def get_experiment(session: Session, project_id: str, experiment_id: Any) -> Experiment:
+# Built once: every run creation looks its experiment up. The lean form leaves the
+# experiment's tags unloaded (a second query) for callers that only need the row.
+_EXPERIMENT_BY_IID = select(Experiment).where(
+    Experiment.project_id == bindparam("project_id"), Experiment.iid == bindparam("iid")
+)
+_EXPERIMENT_BY_IID_LEAN = _EXPERIMENT_BY_IID.options(lazyload(Experiment.tags))
+
+
+def get_experiment(session: Session, project_id: str, experiment_id: Any, *, with_tags: bool = True) -> Experiment:
+    """``with_tags=False`` does not load the tags up front; ``experiment.tags`` still
+    loads if something asks for it."""
     iid = parse_experiment_iid(experiment_id)
     if iid == DEFAULT_EXPERIMENT_IID:
         return ensure_default_experiment(session, project_id)
-    experiment = session.scalars(
-        select(Experiment).where(Experiment.project_id == project_id, Experiment.iid == iid)
-    ).one_or_none()
+    stmt = _EXPERIMENT_BY_IID if with_tags else _EXPERIMENT_BY_IID_LEAN
+    experiment = session.scalars(stmt, {"project_id": project_id, "iid": iid}).one_or_none()
     if experiment is None:
         raise ResourceDoesNotExist(f"Could not find experiment with ID {iid}")
     return experiment
@@ -118,8 +127,9 @@ def get_experiment_by_name(session: Session, project_id: str, name: Any) -> Expe
     return experiment
 
 
-def get_active_experiment(session: Session, project_id: str, experiment_id: Any) -> Experiment:
-    experiment = get_experiment(session, project_id, experiment_id)
+def get_active_experiment(session: Session, project_id: str, experiment_id: Any, *,
+                          with_tags: bool = True) -> Experiment:
+    experiment = get_experiment(session, project_id, experiment_id, with_tags=with_tags)
     if experiment.lifecycle_stage != ACTIVE:
         raise InvalidParameter(
             f"The experiment {experiment.iid} must be in the 'active' state. "

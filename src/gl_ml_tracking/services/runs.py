@@ -136,7 +136,7 @@ def create_run(
     author_id: Optional[str] = None,
     ci_job_id: Optional[int] = None,
 ) -> Run:
-    experiment = get_active_experiment(session, project_id, experiment_id)
+    experiment = get_active_experiment(session, project_id, experiment_id, with_tags=False)
     tag_map = _validated_tags(tags)
     if run_name is not None and not isinstance(run_name, str):
         raise InvalidParameter("Invalid value for parameter 'run_name': expected a string.")
