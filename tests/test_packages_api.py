@@ -564,7 +564,7 @@ def test_gc_removes_orphan_packages_and_objects(api, forge):
 
     done = runner.invoke(args=["ml-tracking", "gc"])
     assert done.exit_code == 0, done.output
-    assert "removed 1 orphan package(s) (2 file(s)) and 1 orphan object(s)" in done.output
+    assert "removed 1 orphan package(s) (2 file(s)), 1 orphan object(s) and " in done.output
     with app.app_context():
         storage = get_state(app).get_storage()
         assert not any(storage.exists(k) for k in gone_keys + [old_key])
@@ -573,5 +573,48 @@ def test_gc_removes_orphan_packages_and_objects(api, forge):
     assert requests.get(f"{artifacts}/{kept_root}/d/b.txt", headers=auth).content == b"d/b.txt"
     assert api.get(f"/generic/{user_package}/1/f.txt").content == b"mine"
     again = runner.invoke(args=["ml-tracking", "gc", "-q"])
-    assert "removed 0 orphan package(s) (0 file(s)) and 0 orphan object(s)" in again.output
+    assert "removed 0 orphan package(s) (0 file(s)), 0 orphan object(s) and 0 unfinished upload(s)" in again.output
 
+
+
+def test_gc_removes_leftovers_of_unfinished_uploads(forge, tmp_path):
+    """A save interrupted by a killed server leaves a temp file, an abandoned multipart
+    upload its folder: gc removes those untouched for the grace period, not younger ones."""
+    import os
+    import time
+
+    from gl_ml_tracking import get_state
+    from gl_ml_tracking.registry.storage import LocalStorage
+
+    app = forge.app
+    with app.app_context():
+        storage = get_state(app).get_storage()
+    if not isinstance(storage, LocalStorage):
+        pytest.skip("S3 keeps no partial objects; its lifecycle rule expires multipart uploads")
+    tmp_dir, multipart_dir = os.path.join(storage.root, ".tmp"), os.path.join(storage.root, ".multipart")
+    old_tmp, young_tmp = os.path.join(tmp_dir, "upload-old"), os.path.join(tmp_dir, "upload-young")
+    for path in (old_tmp, young_tmp):
+        with open(path, "wb") as fh:
+            fh.write(b"partial")
+    old_upload = storage.create_multipart("projects/1/gc/leftover.bin")
+    storage.upload_part("projects/1/gc/leftover.bin", old_upload, 1, io.BytesIO(b"part one"))
+    young_upload = storage.create_multipart("projects/1/gc/young.bin")
+    two_days_ago = time.time() - 2 * 86400
+    old_dir = os.path.join(multipart_dir, old_upload)
+    for path in [old_tmp, old_dir] + [os.path.join(old_dir, n) for n in os.listdir(old_dir)]:
+        os.utime(path, (two_days_ago, two_days_ago))
+
+    runner = app.test_cli_runner()
+    dry = runner.invoke(args=["ml-tracking", "gc", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "unfinished upload: .tmp/upload-old" in dry.output and f"unfinished upload: .multipart/{old_upload}" in dry.output
+    assert "upload-young" not in dry.output and young_upload not in dry.output
+    assert os.path.exists(old_tmp) and os.path.isdir(old_dir)
+
+    done = runner.invoke(args=["ml-tracking", "gc"])
+    assert done.exit_code == 0, done.output
+    assert "2 unfinished upload(s)" in done.output
+    assert not os.path.exists(old_tmp) and not os.path.exists(old_dir)
+    assert os.path.exists(young_tmp) and os.path.isdir(os.path.join(multipart_dir, young_upload))
+    os.unlink(young_tmp)
+    storage.abort_multipart("projects/1/gc/young.bin", young_upload)

@@ -149,7 +149,7 @@ def _child_environment(ci_env: dict[str, str]) -> dict[str, str]:
 # -- flask forge ci-job ------------------------------------------------------------------
 def _find_project(ref: str) -> Project:
     ref = ref.strip().strip("/")
-    project = db.session.get(Project, int(ref)) if ref.isdigit() else db.session.scalar(
+    project = db.session.get(Project, int(ref)) if ref.isdecimal() else db.session.scalar(
         select(Project).where(Project.full_path == ref))
     if project is None:
         raise click.ClickException(f"no project {ref!r}")

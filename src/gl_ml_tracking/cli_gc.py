@@ -51,6 +51,9 @@ def gc_command(dry_run: bool, grace_hours: float, quiet: bool) -> None:
             click.echo(f"orphan package: project {project_id} {package_type} {name}/{version}")
         for key in report.orphan_objects:
             click.echo(f"orphan object: {key}")
+        for name in report.stale_uploads:
+            click.echo(f"unfinished upload: {name}")
     click.echo(f"gl-ml-tracking gc: {verb} {len(report.orphan_packages)} orphan package(s)"
                + ("" if dry_run else f" ({report.files_deleted} file(s))")
-               + f" and {len(report.orphan_objects) if dry_run else report.objects_deleted} orphan object(s).")
+               + f", {len(report.orphan_objects) if dry_run else report.objects_deleted} orphan object(s)"
+               + f" and {len(report.stale_uploads)} unfinished upload(s).")

@@ -20,6 +20,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -352,6 +353,16 @@ class Storage(abc.ABC):
     def abort_multipart(self, key: str, upload_id: str) -> None:
         """Drop an upload and its parts; no error if it is already gone."""
 
+    def stale_uploads(self, older_than_s: float) -> list[str]:
+        """Leftovers of uploads that never finished (a killed server, an abandoned
+        multipart upload) untouched for ``older_than_s`` seconds, as names for a report.
+        None here: S3 keeps no partial object, and an incomplete multipart upload is
+        expired by the bucket's lifecycle rule (see the README)."""
+        return []
+
+    def remove_stale_upload(self, name: str) -> None:
+        """Remove one leftover named by :meth:`stale_uploads`."""
+
 
 # --------------------------------------------------------------------------- local
 
@@ -568,6 +579,47 @@ class LocalStorage(Storage):
         except UploadNotFound:
             return
         shutil.rmtree(directory, ignore_errors=True)
+
+    # -- leftovers
+
+    @staticmethod
+    def _last_touched(path: str) -> float:
+        """Newest mtime of ``path`` and, for a directory, of what it holds (a multipart
+        upload in progress touches its folder each time a part lands)."""
+        newest = os.lstat(path).st_mtime
+        if os.path.isdir(path):
+            for entry in os.scandir(path):
+                newest = max(newest, entry.stat(follow_symlinks=False).st_mtime)
+        return newest
+
+    def stale_uploads(self, older_than_s: float) -> list[str]:
+        """Temp files of interrupted saves (``.tmp/``) and multipart upload folders
+        (``.multipart/``) nobody has written to for ``older_than_s`` seconds."""
+        cutoff = time.time() - older_than_s
+        found = []
+        for area in (_TMP_DIR, _MULTIPART_DIR):
+            directory = os.path.join(self.root, area)
+            try:
+                entries = sorted(os.listdir(directory))
+            except FileNotFoundError:
+                continue
+            for name in entries:
+                try:
+                    if self._last_touched(os.path.join(directory, name)) < cutoff:
+                        found.append(f"{area}/{name}")
+                except FileNotFoundError:
+                    continue  # finished or removed meanwhile
+        return found
+
+    def remove_stale_upload(self, name: str) -> None:
+        area, _, entry = name.partition("/")
+        if area not in _RESERVED_TOP or not entry or "/" in entry or entry in (".", ".."):
+            raise ValueError(f"not a leftover upload: {name!r}")
+        path = os.path.join(self.root, area, entry)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            _unlink_quietly(path)
 
 
 # --------------------------------------------------------------------------- S3

@@ -73,6 +73,7 @@ class GcReport:
     files_deleted: int = 0
     objects_deleted: int = 0
     bytes_in_orphan_objects: Optional[int] = None
+    stale_uploads: list[str] = field(default_factory=list)  # leftovers of unfinished uploads
 
 
 def _batches(items: Iterable, size: int = _BATCH) -> Iterator[list]:
@@ -208,4 +209,11 @@ def collect_garbage(session: Session, storage: Storage, *, dry_run: bool = False
                     report.objects_deleted += 1
         tick("objects", len(batch), None)
     session.rollback()  # end the read transaction
+
+    # Unfinished uploads (a server killed mid-save, an abandoned multipart upload) are
+    # not objects yet: the storage finds its own leftovers older than the grace period.
+    report.stale_uploads = storage.stale_uploads(grace_ms / 1000)
+    if not dry_run:
+        for name in report.stale_uploads:
+            storage.remove_stale_upload(name)
     return report
