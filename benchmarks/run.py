@@ -126,8 +126,11 @@ def write_results(path: str, figures: list[Figure], meta: dict) -> None:
         "--host 127.0.0.1 --port N [--workers 1]`, env `MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false`; "
         "the configurations share one fresh database",
         "- ours: `flask --app examples.host_app forge init-db && flask --app examples.host_app ml-tracking db upgrade "
-        "&& flask --app examples.host_app forge seed`, then `gunicorn -w 4 -k gthread --threads 4 --keep-alive 5 --limit-request-line 8190 "
-        "-b 127.0.0.1:N examples.host_app:app` (env `DATABASE_URL`), on its own fresh database of the same kind",
+        "&& flask --app examples.host_app forge seed`, then `gunicorn -c examples/gunicorn_conf.py -w 4 --threads 4 "
+        "-b 127.0.0.1:N examples.host_app:app` (gthread, keep-alive 5 s; env `DATABASE_URL`), on its own fresh "
+        "database of the same kind",
+        "- client alone: the same client against a null server that answers `{}` at once "
+        "(`benchmarks/client_ceiling.py`), interleaved with the others in workloads 1 and 2: no server can do better",
         f"- client: MLflow {meta['mlflow_version']} `MlflowClient` in one process; workloads interleaved round by round",
         "- \"ours vs ref\": how many times better ours is than the reference's best configuration "
         "(throughput ratio, or latency ratio ref/ours)",
