@@ -145,15 +145,14 @@ def _servers_only(shares: dict) -> dict:
     return {k: v for k, v in shares.items() if k != NULL}
 
 
-def w_log_metric(b: Bench) -> None:
+def _timed_rounds(b: Bench, rounds: int, per: int, one: Callable) -> tuple[Stopwatch, Counter]:
+    """``per`` calls of ``one(client, run_id, name)`` for every server in every round,
+    the null server among them (its run id is never checked); returns the stopwatch and
+    the calls made per server."""
     from mlflow.tracking import MlflowClient
 
-    n = b.n(2000, 20)
-    rounds = min(10, n)
-    per = max(1, n // rounds)
     runs = {s.name: b.new_run(s, "bench-writes") for s in b.servers}
     watch, calls = Stopwatch(), Counter()
-    step = Counter()
     b.sampler.mark()
     with NullServer() as null:
         clients = dict(b.clients, **{NULL: MlflowClient(null.url)})
@@ -163,10 +162,23 @@ def w_log_metric(b: Bench) -> None:
                 client, run = clients[name], runs[name]
                 with watch.time(name):
                     for _ in range(per):
-                        client.log_metric(run, "loss", 1.0 / (1 + step[name]),
-                                          timestamp=populate.BASE_TIME + step[name], step=step[name])
-                        step[name] += 1
+                        one(client, run, name)
                 calls[name] += per
+    return watch, calls
+
+
+def w_log_metric(b: Bench) -> None:
+    n = b.n(2000, 20)
+    rounds = min(10, n)
+    per = max(1, n // rounds)
+    step = Counter()
+
+    def one(client, run: str, name: str) -> None:
+        client.log_metric(run, "loss", 1.0 / (1 + step[name]), timestamp=populate.BASE_TIME + step[name],
+                          step=step[name])
+        step[name] += 1
+
+    watch, calls = _timed_rounds(b, rounds, per, one)
     rates = {s.name: calls[s.name] / watch.total(s.name) for s in b.servers}
     b.add(Figure(b.db, "1 log_metric", f"sequential log_metric ({per * rounds} calls)", "calls/s", True, rates,
                  ("speedup", 3.0), "≥ 3×", client_share=_servers_only(watch.client_share()),
@@ -177,33 +189,23 @@ def w_log_metric(b: Bench) -> None:
 # ------------------------------------------------------------------------------ 2
 def w_log_batch(b: Bench) -> None:
     from mlflow.entities import Metric
-    from mlflow.tracking import MlflowClient
 
     n = b.n(200, 4)
     rounds = min(10, n)
     per = max(1, n // rounds)
-    runs = {s.name: b.new_run(s, "bench-writes") for s in b.servers}
-    watch, sent = Stopwatch(), Counter()
     batches = Counter()
-    b.sampler.mark()
-    with NullServer() as null:
-        clients = dict(b.clients, **{NULL: MlflowClient(null.url)})
-        runs[NULL] = "0" * 32
-        for r in range(rounds):
-            for name in _with_null(b, r):
-                client, run = clients[name], runs[name]
-                with watch.time(name):
-                    for _ in range(per):
-                        base = batches[name] * 10
-                        metrics = [Metric(f"m{j % 100}", j * 0.001, populate.BASE_TIME + base + j // 100,
-                                          base + j // 100) for j in range(1000)]
-                        client.log_batch(run, metrics=metrics)
-                        batches[name] += 1
-                sent[name] += per * 1000
-    rates = {s.name: sent[s.name] / watch.total(s.name) for s in b.servers}
+
+    def one(client, run: str, name: str) -> None:
+        base = batches[name] * 10
+        client.log_batch(run, metrics=[Metric(f"m{j % 100}", j * 0.001, populate.BASE_TIME + base + j // 100,
+                                              base + j // 100) for j in range(1000)])
+        batches[name] += 1
+
+    watch, calls = _timed_rounds(b, rounds, per, one)
+    rates = {s.name: calls[s.name] * 1000 / watch.total(s.name) for s in b.servers}
     b.add(Figure(b.db, "2 log_batch", f"log_batch of 1,000 metrics ({per * rounds} calls)", "metrics/s", True, rates,
                  ("speedup", 10.0), "≥ 10×", client_share=_servers_only(watch.client_share()),
-                 client_alone=sent[NULL] / watch.total(NULL)))
+                 client_alone=calls[NULL] * 1000 / watch.total(NULL)))
     b.memory_figures("2 log_batch")
 
 

@@ -62,3 +62,18 @@ def mlflow_client(forge, monkeypatch):
     yield MlflowClient()
     if mlflow.active_run():
         mlflow.end_run()
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    """A moto S3 server process on loopback for the module's S3 tests (boto3 pointed at
+    fake credentials while it runs)."""
+    from s3_server import apply_s3_env, start_moto_server, stop_moto_server
+
+    with pytest.MonkeyPatch.context() as mp:
+        apply_s3_env(mp)
+        endpoint, proc = start_moto_server()
+        try:
+            yield endpoint
+        finally:
+            stop_moto_server(proc)

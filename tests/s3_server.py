@@ -3,19 +3,9 @@
 A separate process (not moto's in-process mock) so that everything a deployment does is
 exercised: real HTTP, request signing, presigned URLs fetched by a plain HTTP client.
 
-Usage from a test module (tests/ is on sys.path under pytest's default import mode)::
-
-    from s3_server import apply_s3_env, start_moto_server, stop_moto_server
-
-    @pytest.fixture(scope="module")
-    def s3_endpoint():
-        with pytest.MonkeyPatch.context() as mp:
-            apply_s3_env(mp)
-            endpoint, proc = start_moto_server()
-            try:
-                yield endpoint
-            finally:
-                stop_moto_server(proc)
+Tests use the module-scoped ``moto_endpoint`` fixture of ``tests/conftest.py``, which
+starts a server with :func:`start_moto_server` and stops it with :func:`stop_moto_server`;
+:func:`apply_s3_env` points boto3 at the fake credentials (undone with the MonkeyPatch).
 """
 from __future__ import annotations
 

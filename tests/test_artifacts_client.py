@@ -17,7 +17,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from liveserver import build_app, migrate_and_seed, serve
-from s3_server import apply_s3_env, start_moto_server, stop_moto_server
+from s3_server import apply_s3_env
 
 
 def _sha(path) -> str:
@@ -373,17 +373,6 @@ def test_artifact_stored_signal(mlflow_client, forge, tmp_path):
 
 
 # --------------------------------------------------------------------------- S3 storage
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    with pytest.MonkeyPatch.context() as mp:
-        apply_s3_env(mp)
-        endpoint, proc = start_moto_server()
-        try:
-            yield endpoint
-        finally:
-            stop_moto_server(proc)
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["proxied", "presigned"])

@@ -16,23 +16,12 @@ import pytest
 
 from livedb import fresh_database
 from procserver import OWNER_TOKEN, ServerProcess, prepare_database, server_env
-from s3_server import S3_TEST_ENV, apply_s3_env, start_moto_server, stop_moto_server
+from s3_server import S3_TEST_ENV, apply_s3_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
 RUNS = 16
 ARTIFACT = random.Random(3).randbytes(3 * 1024 * 1024 + 17)
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    with pytest.MonkeyPatch.context() as mp:
-        apply_s3_env(mp)
-        endpoint, proc = start_moto_server()
-        try:
-            yield endpoint
-        finally:
-            stop_moto_server(proc)
 
 
 def session_outcome(tracking_uri: str, tmp_path) -> dict:

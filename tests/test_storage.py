@@ -26,24 +26,12 @@ from gl_ml_tracking.registry.storage import (
     UploadNotFound,
     storage_from_config,
 )
-from s3_server import apply_s3_env, start_moto_server, stop_moto_server
 
 # The smallest part S3 (and moto) accepts: small enough to cross part boundaries cheaply.
 PART = S3_MIN_PART_SIZE
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    with pytest.MonkeyPatch.context() as mp:
-        apply_s3_env(mp)
-        endpoint, proc = start_moto_server()
-        try:
-            yield endpoint
-        finally:
-            stop_moto_server(proc)
 
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
