@@ -152,19 +152,14 @@ class RefSchema:
 
     def add_points(self, run_uuid: str, key: str, points: Iterable[tuple[int, int, float]]) -> None:
         false = _bool(self.w, False)
-        last: Optional[tuple] = None
-
-        def rows():
-            nonlocal last
-            for step, ts, value in points:
-                last = (step, ts, value)
-                yield key, value, ts, run_uuid, step, false
-
-        self.w.rows("metrics", ["key", "value", "timestamp", "run_uuid", "step", "is_nan"], rows())
-        if last is not None:
+        seen = _LastPoint(points)
+        self.w.rows("metrics", ["key", "value", "timestamp", "run_uuid", "step", "is_nan"],
+                    ((key, value, ts, run_uuid, step, false) for step, ts, value in seen))
+        if seen.last is not None:
+            step, ts, value = seen.last
             self.w.execute("DELETE FROM latest_metrics WHERE run_uuid = ? AND key = ?", (run_uuid, key))
             self.w.rows("latest_metrics", ["key", "value", "timestamp", "step", "is_nan", "run_uuid"],
-                        [(key, last[2], last[1], last[0], false, run_uuid)])
+                        [(key, value, ts, step, false, run_uuid)])
 
 
 class OurSchema:
@@ -221,19 +216,28 @@ class OurSchema:
     def add_points(self, run_uuid: str, key: str, points: Iterable[tuple[int, int, float]]) -> None:
         pk = self.run_pk(run_uuid)
         false = _bool(self.w, False)
-        last: Optional[tuple] = None
-
-        def rows():
-            nonlocal last
-            for step, ts, value in points:
-                last = (step, ts, value)
-                yield pk, key, value, false, ts, step
-
-        self.w.rows("glml_metrics", ["run_id", "key", "value", "is_nan", "timestamp", "step"], rows())
-        if last is not None:
+        seen = _LastPoint(points)
+        self.w.rows("glml_metrics", ["run_id", "key", "value", "is_nan", "timestamp", "step"],
+                    ((pk, key, value, false, ts, step) for step, ts, value in seen))
+        if seen.last is not None:
+            step, ts, value = seen.last
             self.w.execute("DELETE FROM glml_latest_metrics WHERE run_id = ? AND key = ?", (pk, key))
             self.w.rows("glml_latest_metrics", ["run_id", "key", "value", "is_nan", "timestamp", "step"],
-                        [(pk, key, last[2], false, last[1], last[0])])
+                        [(pk, key, value, false, ts, step)])
+
+
+class _LastPoint:
+    """Passes (step, timestamp, value) points through, keeping the last one: a history is
+    streamed into the database and its latest value written after it."""
+
+    def __init__(self, points: Iterable[tuple[int, int, float]]):
+        self._points = points
+        self.last: Optional[tuple[int, int, float]] = None
+
+    def __iter__(self) -> Iterator[tuple[int, int, float]]:
+        for point in self._points:
+            self.last = point
+            yield point
 
 
 def chunked(items: Iterable, size: int) -> Iterator[list]:

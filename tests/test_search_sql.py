@@ -686,3 +686,21 @@ def test_experiment_page_token_bound_to_search(engine, data):
             search_experiments(s, "p2", max_results=1, page_token=token)
         with pytest.raises(InvalidParameter, match="page token"):
             search_experiments(s, "p1", max_results=1, page_token="%%%")
+
+
+EQUALITY_FILTERS = [(f, e) for f, e in RUN_FILTERS if ("params." in f or "tags." in f) and " = '" in f]
+
+
+@pytest.mark.parametrize("driving_max", [0, 10 ** 9], ids=["probe-each-run", "drive-from-index"])
+def test_equality_filters_give_the_same_runs_either_way(engine, data, monkeypatch, driving_max):
+    """On SQLite an equality filter on a param or tag either drives the query from the
+    (key, value) index or probes each run, by how many rows match: both forms must find
+    the same runs, in the same order, page after page."""
+    from gl_ml_tracking.services import search as search_service
+
+    assert EQUALITY_FILTERS
+    monkeypatch.setattr(search_service, "SQLITE_DRIVING_FILTER_MAX_ROWS", driving_max)
+    for filter_string, expected in EQUALITY_FILTERS:
+        assert set(_names(engine, data, filter_string)) == expected, filter_string
+        by_name = _names(engine, data, filter_string, order_by=["attributes.run_name"], page=1)
+        assert by_name == sorted(expected, key=lambda n: n.encode()), filter_string
