@@ -8,6 +8,7 @@ beyond gunicorn's defaults, and tunes one slow path of gunicorn for artifact upl
 """
 from __future__ import annotations
 
+import gc
 import io
 import os
 
@@ -53,11 +54,26 @@ def _fast_body_read(self, size=None):
     return b"".join(parts)
 
 
-def post_worker_init(worker) -> None:
-    if os.environ.get("GLML_GUNICORN_FAST_BODY", "1") == "0":
-        return
+def _freeze_startup_objects(worker) -> None:
+    """Move everything the app made while loading out of the garbage collector's
+    reach. Otherwise every full collection walks those objects again, and a large
+    response (100 runs of chart points, a 1,000-run search page) allocates enough
+    to trigger several: a third of the time of such a request here."""
+    gc.freeze()
+    worker.log.debug("%d startup objects frozen out of garbage collection", gc.get_freeze_count())
+
+
+def _speed_up_body_reads(worker) -> None:
     from gunicorn.http import body, unreader
 
     body.Body.read = _fast_body_read
     unreader.SocketUnreader.__init__.__defaults__ = (SOCKET_READ_SIZE,)
     worker.log.debug("request bodies read in steps of up to %d bytes", SOCKET_READ_SIZE)
+
+
+def post_worker_init(worker) -> None:
+    # Runs in each worker once the app is loaded.
+    if os.environ.get("GLML_GUNICORN_GC_FREEZE", "1") != "0":
+        _freeze_startup_objects(worker)
+    if os.environ.get("GLML_GUNICORN_FAST_BODY", "1") != "0":
+        _speed_up_body_reads(worker)

@@ -108,3 +108,28 @@ def test_upload_through_gunicorn_with_the_conf(tmp_path):
         assert hashlib.sha256(got.content).hexdigest() == hashlib.sha256(blob).hexdigest()
     finally:
         proc.stop()
+
+
+class _FakeWorker:
+    class log:  # noqa: N801 - stands in for gunicorn's logger
+        @staticmethod
+        def debug(*_args):
+            pass
+
+
+@pytest.mark.parametrize("setting, frozen", [("1", True), ("0", False)])
+def test_worker_init_freezes_startup_objects(monkeypatch, setting, frozen):
+    """Once the app is loaded, each worker moves what exists out of the collector's
+    reach (GLML_GUNICORN_GC_FREEZE=0 turns it off)."""
+    import gc
+
+    conf = load_conf()
+    monkeypatch.setenv("GLML_GUNICORN_FAST_BODY", "0")  # leave gunicorn's reader alone in this process
+    monkeypatch.setenv("GLML_GUNICORN_GC_FREEZE", setting)
+    gc.unfreeze()
+    try:
+        conf.post_worker_init(_FakeWorker())
+        assert (gc.get_freeze_count() > 1000) is frozen, gc.get_freeze_count()
+    finally:
+        gc.unfreeze()
+    assert Body.read is not conf._fast_body_read

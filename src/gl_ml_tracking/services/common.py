@@ -63,3 +63,13 @@ def ensure_iid_at_least(session: Session, project_id: str, scope: str, value: in
 
 def user_key(user: Any) -> str | None:
     return None if user is None else str(getattr(user, "id", None))
+
+
+def without_jit(conn) -> None:
+    """PostgreSQL: no JIT compilation for the rest of this transaction. Statements
+    of thousands of index seeks are estimated costly enough to be JIT-compiled
+    with the server's defaults, and compiling took longer (~250 ms) than running
+    them. ``SET LOCAL`` ends with the transaction; the host's own queries keep the
+    server's setting."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL jit = off")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator, NamedTuple, Optional, Sequence
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter
 from ..models import Metric, Run
 from . import validation as v
+from .common import without_jit
 from .tokens import decode_token, encode_token
 
 MAX_HISTORY_PAGE = 25_000
@@ -19,11 +19,8 @@ STREAM_CHUNK = 5_000
 MAX_BULK_RUNS = 100
 MAX_BULK_POINTS = 2_500
 
-_COLUMNS = (Metric.id, Metric.step, Metric.timestamp, Metric.value, Metric.is_nan)
-
-
 class _Point(NamedTuple):
-    """A sampled history row: the same fields, in the same order, as a ``_COLUMNS`` row."""
+    """A history row: (id, step, timestamp, value, is_nan), the history queries' columns."""
 
     id: int
     step: int
@@ -110,7 +107,7 @@ def sample_steps(session: Session, run_pk: int, key: str, start_step: Optional[i
     return sample_steps_many(session, [run_pk], key, start_step, end_step, max_points)[run_pk]
 
 
-# Seeks (run, target step, highest step) per statement; 100 runs x 2,500 points fit in 25.
+# Seeks per statement (SQLite); 100 runs x 2,500 points fit in 25.
 _SEEKS_PER_STATEMENT = 10_000
 
 
@@ -119,108 +116,129 @@ def sample_steps_many(
     max_points: int,
 ) -> dict[int, list[tuple]]:
     """``sample_steps`` for many runs at once, in a handful of statements whatever
-    the number of runs: the bounds of every run in one, the seeks of every run in
-    a few (each seek an index seek on (run, key, step) returning its row)."""
-    run_pks = list(dict.fromkeys(run_pks))
+    the number of runs.
+
+    A run's step range [lo, hi] is cut at the targets ``t_i = lo + span * i //
+    (max_points - 1)`` (i = 0..max_points-1, span = hi - lo) into intervals
+    (t_(i-1), t_i]; each interval gives the last point logged at its highest step,
+    found by one backward index seek on (run, key, step, timestamp, id). So the
+    first and last step are always there, a range of at most ``max_points`` steps
+    comes whole, and one step shows the value last logged at it."""
+    run_pks = list(dict.fromkeys(int(pk) for pk in run_pks))
+    max_points = max(2, max_points)
     result: dict[int, list[tuple]] = {pk: [] for pk in run_pks}
     if not run_pks:
         return result
-    bounds = _step_bounds(session, run_pks, key, start_step, end_step)
-    seeks: list[tuple[int, int, int]] = []
-    for pk in run_pks:
-        lo, hi = bounds.get(pk, (None, None))
-        if lo is None:
-            continue
-        if hi - lo + 1 <= max_points:
-            query = (
-                select(*_COLUMNS)
-                .where(Metric.run_id == pk, Metric.key == key, Metric.step >= lo, Metric.step <= hi)
-                .order_by(Metric.step, Metric.timestamp, Metric.id)
-                .limit(max_points * 4)
-            )
-            result[pk] = _one_per_step(session.execute(query).all())
-            continue
-        span = hi - lo
-        for target in sorted({lo + (span * i) // (max_points - 1) for i in range(max_points)}):
-            seeks.append((pk, target, hi))
-    if not seeks:
-        return result
-    sampled: dict[int, dict[int, _Point]] = {}  # run -> {row id: point}
     conn = session.connection()
-    for i in range(0, len(seeks), _SEEKS_PER_STATEMENT):
-        chunk = seeks[i : i + _SEEKS_PER_STATEMENT]
-        sql, params = _seek_statement(conn.dialect.name, chunk, key)
-        for pk, metric_pk, step, timestamp, value, is_nan in conn.exec_driver_sql(sql, params).fetchall():
-            points = sampled.setdefault(pk, {})
-            if metric_pk not in points:
-                points[metric_pk] = _Point(metric_pk, step, timestamp, value, bool(is_nan))
-    for pk, points in sampled.items():
-        result[pk] = _one_per_step(sorted(points.values(), key=_point_order))
+    if conn.dialect.name == "postgresql":
+        rows = _sampled_rows_pg(conn, run_pks, key, start_step, end_step, max_points)
+    else:
+        rows = _sampled_rows_sqlite(conn, run_pks, key, start_step, end_step, max_points)
+    for pk, metric_pk, step, timestamp, value, is_nan in rows:
+        result[pk].append(_Point(metric_pk, step, timestamp, value, bool(is_nan)))
+    for points in result.values():
+        points.sort(key=_step_of)  # the intervals are disjoint: one point per step
     return result
 
 
-# For each seek (run, target step, highest step): the last row logged at the first
-# step at or after the target, as the chart shows it; one index seek on (run, key,
-# step) each. The seeks travel as one array (PostgreSQL) or one JSON document
-# (SQLite), so the statement text never changes: the drivers reuse its prepared
-# form, where literal VALUES lists made a new statement (and cache entry) per call,
-# and thousands of separate parameters cost more than the seeks.
-_SEEK = (
-    f" FROM {_TABLE} m2 WHERE m2.run_id = s.run_id AND m2.key = {{mark}}"
-    " AND m2.step >= s.target AND m2.step <= s.hi ORDER BY m2.step, m2.timestamp DESC, m2.id DESC LIMIT 1"
-)
-# PostgreSQL seeks in two steps, each in the index's own order: the first step at or
-# after the target (ORDER BY step), then that step's last row (ORDER BY timestamp DESC,
-# id DESC: a backward scan). With the mixed-direction ORDER BY of _SEEK in one step, it
-# read and sorted every row from the target to the end of the history for each seek
-# (110 ms per seek on a 250,000-point history; 0.1 ms in two steps).
-_SEEKS_PG = (
-    "SELECT s.run_id, m.id, m.step, m.timestamp, m.value, m.is_nan"
-    " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS s(run_id, target, hi)"
-    # LATERAL: one seek per row (a join on a correlated subquery is planned as a hash join).
-    f" CROSS JOIN LATERAL (SELECT m1.step FROM {_TABLE} m1 WHERE m1.run_id = s.run_id AND m1.key = %s"
-    " AND m1.step >= s.target AND m1.step <= s.hi ORDER BY m1.step LIMIT 1) AS f"
-    " CROSS JOIN LATERAL (SELECT m2.id, m2.step, m2.timestamp, m2.value, m2.is_nan"
-    f" FROM {_TABLE} m2 WHERE m2.run_id = s.run_id AND m2.key = %s AND m2.step = f.step"
-    " ORDER BY m2.timestamp DESC, m2.id DESC LIMIT 1) AS m"
-)
+def _step_of(point: "_Point") -> int:
+    return point[1]
+
+
+def _intervals(lo: int, hi: int, max_points: int) -> list[tuple[int, int]]:
+    """The non-empty (lowest, highest) step intervals, both inclusive, of a range."""
+    span = hi - lo
+    if span == 0:
+        return [(lo, hi)]
+    intervals, low = [], lo
+    for i in range(max_points):
+        target = lo + (span * i) // (max_points - 1)
+        if target >= low:
+            intervals.append((low, target))
+            low = target + 1
+    return intervals
+
+
+def _sampled_rows_sqlite(conn, run_pks, key, start_step, end_step, max_points) -> list:
+    """The step bounds in one statement; the intervals, made here, travel to the
+    seeks as JSON in a few more (SQLite has no generate_series of its own)."""
+    bounds = _step_bounds(conn, run_pks, key, start_step, end_step)
+    seeks: list[list[int]] = []
+    for pk in run_pks:
+        lo, hi = bounds.get(pk, (None, None))
+        if lo is not None:
+            seeks.extend([pk, low, high] for low, high in _intervals(lo, hi, max_points))
+    rows: list = []
+    for i in range(0, len(seeks), _SEEKS_PER_STATEMENT):
+        params = (json.dumps(seeks[i : i + _SEEKS_PER_STATEMENT]), key)
+        rows.extend(conn.exec_driver_sql(_SEEKS_SQLITE, params).fetchall())
+    return rows
+
+
+# The seeks travel as one JSON document, so the statement text never changes (the
+# driver reuses its prepared form); thousands of separate parameters cost more than
+# the seeks. No LATERAL in SQLite: it runs the correlated subquery once per seek,
+# then a rowid lookup.
 _SEEKS_SQLITE = (
     "SELECT s.run_id, m.id, m.step, m.timestamp, m.value, m.is_nan FROM (SELECT json_extract(j.value, '$[0]') AS run_id,"
-    " json_extract(j.value, '$[1]') AS target, json_extract(j.value, '$[2]') AS hi FROM json_each(?) AS j) AS s"
-    # No LATERAL in SQLite: it runs the correlated subquery once per row, then a rowid lookup.
-    f" JOIN {_TABLE} m ON m.id = (SELECT m2.id" + _SEEK.format(mark="?") + ")"
+    " json_extract(j.value, '$[1]') AS low, json_extract(j.value, '$[2]') AS high FROM json_each(?) AS j) AS s"
+    f" JOIN {_TABLE} m ON m.id = (SELECT m2.id FROM {_TABLE} m2 WHERE m2.run_id = s.run_id AND m2.key = ?"
+    " AND m2.step >= s.low AND m2.step <= s.high ORDER BY m2.step DESC, m2.timestamp DESC, m2.id DESC LIMIT 1)"
 )
 
 
-def _seek_statement(dialect: str, seeks: Sequence[tuple[int, int, int]], key: str) -> tuple[str, tuple]:
-    if dialect == "postgresql":
-        runs, targets, his = (list(column) for column in zip(*seeks))
-        return _SEEKS_PG, (runs, targets, his, key, key)
-    return _SEEKS_SQLITE, (json.dumps([list(seek) for seek in seeks]), key)
+def _sampled_rows_pg(conn, run_pks, key, start_step, end_step, max_points) -> list:
+    """PostgreSQL: bounds, intervals and seeks in one statement (sending 32,000
+    intervals as arrays cost more to encode than the seeks)."""
+    cond, cond_params = _step_conditions("%s", start_step, end_step)
+    divisor = max(max_points - 1, 1)
+    params = (key, *cond_params, key, *cond_params, run_pks, divisor, divisor, max_points - 1, key)
+    without_jit(conn)
+    return conn.exec_driver_sql(_SAMPLE_PG.format(cond=cond), params).fetchall()
 
 
-def _point_order(point: "_Point") -> tuple:
-    return (point[1], point[2], point[0])  # step, timestamp, id
+# _intervals() in SQL: t_i in exact arithmetic (numeric: span * i may pass bigint),
+# the interval (t_(i-1), t_i] kept when not empty. One backward index seek each
+# (all ORDER BY columns descending: the index read backwards, no sort).
+_SAMPLE_PG = (
+    "WITH r AS MATERIALIZED (SELECT r.run_id,"
+    f" (SELECT MIN(m.step) FROM {_TABLE} m WHERE m.run_id = r.run_id AND m.key = %s{{cond}}) AS lo,"
+    f" (SELECT MAX(m.step) FROM {_TABLE} m WHERE m.run_id = r.run_id AND m.key = %s{{cond}}) AS hi"
+    " FROM unnest(%s::bigint[]) AS r(run_id)),"
+    " t AS (SELECT r.run_id, i, r.lo::numeric + div((r.hi::numeric - r.lo::numeric) * i, %s) AS target,"
+    " CASE WHEN i = 0 THEN r.lo::numeric ELSE r.lo::numeric + div((r.hi::numeric - r.lo::numeric) * (i - 1), %s) + 1 END AS low"
+    " FROM r CROSS JOIN LATERAL generate_series(0, CASE WHEN r.hi = r.lo THEN 0 ELSE %s END) AS i"
+    " WHERE r.lo IS NOT NULL)"
+    " SELECT t.run_id, m.id, m.step, m.timestamp, m.value, m.is_nan FROM t"
+    f" CROSS JOIN LATERAL (SELECT m2.id, m2.step, m2.timestamp, m2.value, m2.is_nan FROM {_TABLE} m2"
+    " WHERE m2.run_id = t.run_id AND m2.key = %s AND m2.step >= t.low::bigint AND m2.step <= t.target::bigint"
+    " ORDER BY m2.step DESC, m2.timestamp DESC, m2.id DESC LIMIT 1) AS m"
+    " WHERE t.low <= t.target"
+)
+
+
+def _step_conditions(mark: str, start_step: Optional[int], end_step: Optional[int]) -> tuple[str, list]:
+    cond, params = "", []
+    if start_step is not None:
+        cond += f" AND m.step >= {mark}"
+        params.append(start_step)
+    if end_step is not None:
+        cond += f" AND m.step <= {mark}"
+        params.append(end_step)
+    return cond, params
 
 
 def _step_bounds(
-    session: Session, run_pks: Sequence[int], key: str, start_step: Optional[int], end_step: Optional[int]
+    conn, run_pks: Sequence[int], key: str, start_step: Optional[int], end_step: Optional[int]
 ) -> dict[int, tuple[Optional[int], Optional[int]]]:
     """(lowest, highest) step of ``key`` within [start, end] for each run: a lone
     MIN() and a lone MAX() per run, each one index seek (SQLite scans when it is
     asked for both in one aggregate)."""
-    conn = session.connection()
     pg = conn.dialect.name == "postgresql"
     mark = "%s" if pg else "?"
-    cond, cond_params = "", []
-    if start_step is not None:
-        cond += f" AND m.step >= {mark}"
-        cond_params.append(start_step)
-    if end_step is not None:
-        cond += f" AND m.step <= {mark}"
-        cond_params.append(end_step)
+    cond, cond_params = _step_conditions(mark, start_step, end_step)
     where = f"FROM {_TABLE} m WHERE m.run_id = r.run_id AND m.key = {mark}{cond}"
-    # The run ids travel as one array / JSON document (see _SEEK).
+    # The run ids travel as one array / JSON document (see _SEEKS_SQLITE).
     runs = "unnest(%s::bigint[]) AS r(run_id)" if pg else "(SELECT j.value AS run_id FROM json_each(?) AS j) AS r"
     sql = f"SELECT r.run_id, (SELECT MIN(m.step) {where}), (SELECT MAX(m.step) {where}) FROM {runs}"
     bounds: dict[int, tuple[Optional[int], Optional[int]]] = {}
@@ -230,17 +248,6 @@ def _step_bounds(
         for pk, lo, hi in conn.exec_driver_sql(sql, params).fetchall():
             bounds[int(pk)] = (None, None) if lo is None else (int(lo), int(hi))
     return bounds
-
-
-def _one_per_step(rows: Sequence) -> list:
-    """The chart shows one value per step: the last one logged at that step."""
-    result = []
-    for row in rows:
-        if result and result[-1].step == row.step:
-            result[-1] = row
-        else:
-            result.append(row)
-    return result
 
 
 def bulk_interval(
@@ -255,5 +262,5 @@ def bulk_interval(
     end = v.parse_int(end_step, "end_step")
     if start is not None and end is not None and start > end:
         raise InvalidParameter("end_step must be greater than start_step.")
-    sampled = sample_steps_many(session, [run.id for run in runs], key, start, end, max(2, limit))
+    sampled = sample_steps_many(session, [run.id for run in runs], key, start, end, limit)
     return [(run, row) for run in runs for row in sampled[run.id]]
