@@ -40,6 +40,7 @@ CASES = [
     ("tags.t1 = 'x3' OR metrics.m2 < 0.01", None),
     ("status = 'FINISHED' AND start_time > 50000", None),
     ("run_name LIKE 'run-1%'", None),
+    ("metrics.m0 > 0.5 AND params.p1 = 'v7'", ["metrics.m2 DESC"]),  # the benchmark's filtered search
 ]
 
 

@@ -237,9 +237,14 @@ def test_user_presenter(world):
 # -- projects and permissions ------------------------------------------------------------
 def test_project_loader_by_id_and_full_path(world):
     private = world["private"]
-    assert hooks.find_project(str(private.id)) is private
-    assert hooks.find_project("acme/ml/private") is private  # nested group path
-    assert hooks.find_project("acme/ml/public") is world["public"]
+
+    def seen(project):  # what the extension reads of a project
+        return (project.id, project.full_path, project.name, project.visibility, project.web_url)
+
+    assert seen(hooks.find_project(str(private.id))) == seen(private)
+    assert seen(hooks.find_project("acme/ml/private")) == seen(private)  # nested group path
+    assert seen(hooks.find_project("acme/ml/public")) == seen(world["public"])
+    assert hooks.find_project(str(2**31)) is None  # past the id column's range: no database error
     assert hooks.find_project("acme/private") is None
     assert hooks.find_project("acme/ml") is None  # a group, not a project
     assert hooks.find_project("999") is None

@@ -1,27 +1,56 @@
 """Wire the tracking extension's hooks to the forge's tables."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from gl_ml_tracking.hooks import CiJob, CiMergeRequest, CiPipeline, UserRef
 
 from . import auth, ci, permissions
-from .models import Job, Project, User, db
+from .models import Job, Project, User, db, web_path
 
 MAX_REF_LENGTH = 1024
 
 
-def find_project(ref: Any) -> Optional[Project]:
+@dataclass(frozen=True)
+class ProjectRef:
+    """What the extension is handed for a project: plain columns, no ORM object
+    (every API request resolves its project, and ``Session.get`` cost more than
+    the query itself)."""
+
+    id: int
+    full_path: str
+    name: str
+    visibility: str
+    description: Optional[str]
+
+    @property
+    def web_url(self) -> str:
+        return web_path(self.full_path)
+
+
+_PROJECT_COLUMNS = (Project.id, Project.full_path, Project.name, Project.visibility, Project.description)
+_PROJECT_BY_ID = select(*_PROJECT_COLUMNS).where(Project.id == bindparam("ref"))
+_PROJECT_BY_PATH = select(*_PROJECT_COLUMNS).where(Project.full_path == bindparam("ref"))
+_MAX_ID = 2**31 - 1  # Project.id is an INTEGER column
+
+
+def find_project(ref: Any) -> Optional[ProjectRef]:
     """``project_loader``: a numeric id or a full path such as ``group/sub/project``
     (the extension has already URL-decoded it)."""
     ref = str(ref).strip()
     if not ref or len(ref) > MAX_REF_LENGTH:
         return None
     if ref.isdecimal():  # not isdigit: int("²") fails
-        return db.session.get(Project, int(ref))
-    return db.session.scalar(select(Project).where(Project.full_path == ref.strip("/")))
+        if int(ref) > _MAX_ID:
+            return None
+        stmt, value = _PROJECT_BY_ID, int(ref)
+    else:
+        stmt, value = _PROJECT_BY_PATH, ref.strip("/")
+    row = db.session.connection().execute(stmt, {"ref": value}).first()
+    return ProjectRef(*row) if row is not None else None
 
 
 def present_user(user_id: Any) -> Optional[UserRef]:

@@ -103,6 +103,23 @@ def get_runs(session: Session, project_id: str, run_ids: Sequence[Any]) -> list[
     return runs
 
 
+# The run's primary key and stage, as plain columns: log_metric needs no more.
+_RUN_PK_BY_UUID = select(Run.id, Run.lifecycle_stage).where(
+    Run.run_uuid == bindparam("run_uuid"), Run.project_id == bindparam("project_id")
+)
+
+
+def get_active_run_pk(session: Session, project_id: str, run_id: Any) -> int:
+    """``get_active_run(...).id`` (same errors) without building the ORM object."""
+    run_uuid = _run_uuid(run_id)
+    row = session.connection().execute(_RUN_PK_BY_UUID, {"run_uuid": run_uuid, "project_id": project_id}).first()
+    if row is None:
+        raise ResourceDoesNotExist(f"Run with id={run_uuid} not found")
+    if row.lifecycle_stage != ACTIVE:
+        raise _not_active(run_uuid, row.lifecycle_stage)
+    return row.id
+
+
 def get_active_run(session: Session, project_id: str, run_id: Any, *, with_experiment: bool = True) -> Run:
     run = get_run(session, project_id, run_id, with_experiment=with_experiment)
     check_active(run)
@@ -118,9 +135,11 @@ def get_run_by_iid(session: Session, project_id: str, iid: int) -> Run:
 
 def check_active(run: Run) -> None:
     if run.lifecycle_stage != ACTIVE:
-        raise InvalidParameter(
-            f"The run {run.run_uuid} must be in the 'active' state. Current state is {run.lifecycle_stage}."
-        )
+        raise _not_active(run.run_uuid, run.lifecycle_stage)
+
+
+def _not_active(run_uuid: str, stage: str) -> InvalidParameter:
+    return InvalidParameter(f"The run {run_uuid} must be in the 'active' state. Current state is {stage}.")
 
 
 # -- create / update / delete --------------------------------------------------
@@ -406,17 +425,17 @@ def _write_metric_points(session: Session, run_pk: int, metrics: Sequence[Metric
     )
 
 
-def _insert_metrics(session: Session, run: Run, metrics: Sequence[MetricIn]) -> None:
+def _insert_metrics(session: Session, run_pk: int, metrics: Sequence[MetricIn]) -> None:
     if not metrics:
         return
-    _write_metric_points(session, run.id, metrics)
+    _write_metric_points(session, run_pk, metrics)
     best: dict[str, tuple[tuple, MetricIn]] = {}
     for m in metrics:
         rank = _sort_key(m)
         current = best.get(m.key)
         if current is None or rank > current[0]:
             best[m.key] = (rank, m)
-    _upsert_latest(session, run.id, [m for _rank, m in best.values()])
+    _upsert_latest(session, run_pk, [m for _rank, m in best.values()])
 
 
 def _latest_upsert(insert) -> Any:
@@ -441,9 +460,10 @@ def _upsert_latest(session: Session, run_pk: int, metrics: list[MetricIn]) -> No
 
 
 def log_metric(session: Session, project_id: str, run_id: Any, raw: dict) -> None:
-    run = get_active_run(session, project_id, run_id, with_experiment=False)
-    _insert_metrics(session, run, [parse_metric(raw)])
-    _record_model_metrics(session, run, [raw])
+    run_pk = get_active_run_pk(session, project_id, run_id)
+    _insert_metrics(session, run_pk, [parse_metric(raw)])
+    if isinstance(raw, dict) and raw.get("model_id"):
+        _record_model_metrics(session, get_run(session, project_id, run_id, with_experiment=False), [raw])
 
 
 def _record_model_metrics(session: Session, run: Run, raw_metrics: list) -> None:
@@ -484,7 +504,7 @@ def log_batch(
         tag_pairs.append((t.get("key"), t.get("value")))
     tag_map = _validated_tags(tag_pairs)
     _insert_params(session, run, param_map)
-    _insert_metrics(session, run, parsed_metrics)
+    _insert_metrics(session, run.id, parsed_metrics)
     _record_model_metrics(session, run, metrics)
     if tag_map:
         _apply_tags(session, run, tag_map)
