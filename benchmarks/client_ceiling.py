@@ -1,9 +1,11 @@
 """How fast can the unmodified MLflow client go at all? Workloads 1 and 2 of the
 benchmark against a null server that answers every request at once with ``{}``
 (asyncio, keep-alive): no server can be faster, so these rates bound any
-"ours / reference" ratio measured with the same client on this machine. The
-benchmark runs the null server interleaved with the real ones (the "client alone"
-column); this module can also be run by itself:
+"ours / reference" ratio measured with the same client on this machine. For the
+reads (search pages, a metric history) the null server replays, at once, the bytes
+our server answered to the same request: the client's own cost of that answer.
+The benchmark runs the null server interleaved with the real ones (the "client
+alone" column); this module can also be run by itself:
 
     .venv/bin/python -m benchmarks.client_ceiling [--calls 2000] [--batches 50]
 """
@@ -16,7 +18,12 @@ import socket
 import time
 from time import perf_counter, process_time
 
-_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+def _response(body: bytes) -> bytes:
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+_ANSWER = _response(b"{}")
 
 
 async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -35,7 +42,10 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         writer.close()
 
 
-def _serve(sock: socket.socket) -> None:
+def _serve(sock: socket.socket, body: bytes) -> None:
+    global _ANSWER
+    _ANSWER = _response(body)
+
     async def main() -> None:
         server = await asyncio.start_server(_answer, sock=sock)
         async with server:
@@ -45,14 +55,18 @@ def _serve(sock: socket.socket) -> None:
 
 
 class NullServer:
-    """The null server in a child process, on a free loopback port, while in ``with``."""
+    """The null server in a child process, on a free loopback port, while in ``with``;
+    it answers every request with ``body``."""
+
+    def __init__(self, body: bytes = b"{}") -> None:
+        self.body = body
 
     def __enter__(self) -> "NullServer":
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         sock.listen(64)
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self._proc = multiprocessing.get_context("fork").Process(target=_serve, args=(sock,), daemon=True)
+        self._proc = multiprocessing.get_context("fork").Process(target=_serve, args=(sock, self.body), daemon=True)
         self._proc.start()
         sock.close()
         return self

@@ -129,8 +129,10 @@ def write_results(path: str, figures: list[Figure], meta: dict) -> None:
         "&& flask --app examples.host_app forge seed`, then `gunicorn -c examples/gunicorn_conf.py -w 4 --threads 4 "
         "-b 127.0.0.1:N examples.host_app:app` (gthread, keep-alive 5 s; env `DATABASE_URL`), on its own fresh "
         "database of the same kind",
-        "- client alone: the same client against a null server that answers `{}` at once "
-        "(`benchmarks/client_ceiling.py`), interleaved with the others in workloads 1 and 2: no server can do better",
+        "- client alone: the same client against a null server that answers at once (`benchmarks/client_ceiling.py`), "
+        "interleaved with the others: `{}` to the writes of workloads 1 and 2, and for the reads of workloads 4 and 5 "
+        "the bytes our server answered to the same request (the client's own cost of reading that answer): "
+        "no server can do better",
         f"- client: MLflow {meta['mlflow_version']} `MlflowClient` in one process; workloads interleaved round by round",
         "- \"ours vs ref\": how many times better ours is than the reference's best configuration "
         "(throughput ratio, or latency ratio ref/ours)",

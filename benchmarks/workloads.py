@@ -337,6 +337,48 @@ def _run_iid(artifact_uri: str) -> Optional[int]:
 
 
 # ------------------------------------------------------------------------------ 4
+def _ours(b: Bench) -> Optional[Server]:
+    return next((s for s in b.servers if not s.is_ref), None)
+
+
+@contextmanager
+def _replaying(bodies: dict[str, bytes]):
+    """{name: MlflowClient} of null servers, each answering at once with the bytes
+    given: the client's own cost of reading that answer (benchmarks/client_ceiling.py)."""
+    from contextlib import ExitStack
+
+    from mlflow.tracking import MlflowClient
+
+    with ExitStack() as stack:
+        yield {name: MlflowClient(stack.enter_context(NullServer(body)).url) for name, body in bodies.items()}
+
+
+def _search_bodies(b: Bench, server: Optional[Server], page: int, last_token: Optional[str]) -> dict[str, bytes]:
+    """Our server's answers to the three searches, as the client would ask them."""
+    if server is None:
+        return {}
+    exp = b.data.search_exp[b.group(server)]
+    url = server.tracking_uri + "/api/2.0/mlflow/runs/search"
+    asks = {
+        "filtered": {"experiment_ids": [exp], "filter": SEARCH_FILTER, "max_results": 100, "order_by": SEARCH_ORDER},
+        "plain": {"experiment_ids": [exp], "max_results": page},
+        "last": {"experiment_ids": [exp], "max_results": page, "page_token": last_token},
+    }
+    bodies = {}
+    for name, ask in asks.items():
+        resp = b.http.post(url, json=ask, timeout=600)
+        resp.raise_for_status()
+        bodies[name] = resp.content
+    return bodies
+
+
+def _split_null(watch: Stopwatch) -> tuple[dict, dict, Optional[float]]:
+    """(p50 per server, client share per server, p50 of the client alone)."""
+    values = {k: p50(v) for k, v in watch.wall.items() if k != NULL}
+    alone = p50(watch.wall[NULL]) if watch.wall.get(NULL) else None
+    return values, _servers_only(watch.client_share()), alone
+
+
 def w_search(b: Bench) -> None:
     if not b.data.search_n:
         populate_search(b)
@@ -344,37 +386,51 @@ def w_search(b: Bench) -> None:
     page = min(1000, n // 2)
     reps = 10 if n <= 20_000 else 7
     last_tokens = {s.name: _last_page_token(b, s, n, page) for s in b.servers}
+    ours = _ours(b)
+    bodies = _search_bodies(b, ours, page, last_tokens[ours.name] if ours else None)
     filtered, plain, last = Stopwatch(), Stopwatch(), Stopwatch()
     answers: dict[str, list] = {}
     b.sampler.mark()
-    for r in range(reps):
-        for s in b.order(r):
-            client = b.clients[s.name]
-            exp = b.data.search_exp[b.group(s)]
-            with filtered.time(s.name):
-                found = client.search_runs([exp], SEARCH_FILTER, order_by=SEARCH_ORDER, max_results=100)
-            answers[s.name] = [run.info.run_name for run in found]
-            with plain.time(s.name):
-                first = client.search_runs([exp], max_results=page)
-            assert len(first) == page, (s.name, len(first))
-            with last.time(s.name):
-                tail = client.search_runs([exp], max_results=page, page_token=last_tokens[s.name])
-            assert len(tail) == page, (s.name, len(tail))
+    with _replaying(bodies) as replay:
+        for r in range(reps):
+            for s in b.order(r):
+                client = b.clients[s.name]
+                exp = b.data.search_exp[b.group(s)]
+                with filtered.time(s.name):
+                    found = client.search_runs([exp], SEARCH_FILTER, order_by=SEARCH_ORDER, max_results=100)
+                answers[s.name] = [run.info.run_name for run in found]
+                with plain.time(s.name):
+                    first = client.search_runs([exp], max_results=page)
+                assert len(first) == page, (s.name, len(first))
+                with last.time(s.name):
+                    tail = client.search_runs([exp], max_results=page, page_token=last_tokens[s.name])
+                assert len(tail) == page, (s.name, len(tail))
+            if replay:  # the client alone, reading our answers (same experiment id: it is in the answer)
+                exp = b.data.search_exp[b.group(ours)]
+                with filtered.time(NULL):
+                    replay["filtered"].search_runs([exp], SEARCH_FILTER, order_by=SEARCH_ORDER, max_results=100)
+                with plain.time(NULL):
+                    assert len(replay["plain"].search_runs([exp], max_results=page)) == page
+                with last.time(NULL):
+                    replay["last"].search_runs([exp], max_results=page, page_token=last_tokens[ours.name])
     same = len({tuple(v) for v in answers.values()}) == 1
     note = "" if same else "filtered results differ between servers: " + ", ".join(
         f"{k}: {len(v)} runs" for k, v in answers.items())
     label = f"{n:,} runs"
+    values, shares, alone = _split_null(filtered)
     b.add(Figure(b.db, "4 search_runs", f"filter metric+param, order by metric, 100/page, {label}: p50", "s", False,
-                 {k: p50(v) for k, v in filtered.wall.items()}, ("speedup", 10.0), "≥ 10×", note=note,
-                 client_share=filtered.client_share()))
+                 values, ("speedup", 10.0), "≥ 10×", note=note, client_share=shares, client_alone=alone))
     b.add(Figure(b.db, "4 search_runs", "same: p95", "s", False,
-                 {k: percentile(v, 0.95) for k, v in filtered.wall.items()}))
+                 {k: percentile(v, 0.95) for k, v in filtered.wall.items() if k != NULL}))
+    values, shares, alone = _split_null(plain)
     b.add(Figure(b.db, "4 search_runs", f"plain page of {page}, {label}: p50", "s", False,
-                 {k: p50(v) for k, v in plain.wall.items()}, ("speedup", 5.0), "≥ 5×", client_share=plain.client_share()))
-    b.add(Figure(b.db, "4 search_runs", "same: p95", "s", False, {k: percentile(v, 0.95) for k, v in plain.wall.items()}))
-    b.add(Figure(b.db, "4 search_runs", f"last page of {page}: p50", "s", False, {k: p50(v) for k, v in last.wall.items()},
-                 client_share=last.client_share()))
-    ratios = {k: p50(last.wall[k]) / p50(plain.wall[k]) for k in last.wall}
+                 values, ("speedup", 5.0), "≥ 5×", client_share=shares, client_alone=alone))
+    b.add(Figure(b.db, "4 search_runs", "same: p95", "s", False,
+                 {k: percentile(v, 0.95) for k, v in plain.wall.items() if k != NULL}))
+    values, shares, alone = _split_null(last)
+    b.add(Figure(b.db, "4 search_runs", f"last page of {page}: p50", "s", False, values, client_share=shares,
+                 client_alone=alone))
+    ratios = {k: p50(last.wall[k]) / p50(plain.wall[k]) for k in last.wall if k != NULL}
     b.add(Figure(b.db, "4 search_runs", "last page p50 / first page p50", "×", False, ratios, ("below", 1.25),
                  "< 1.25 (no slower)"))
     b.memory_figures("4 search_runs")
@@ -409,17 +465,34 @@ def w_history(b: Bench) -> None:
         populate_history(b)
     points = b.data.history_points
     reps = 3 if points <= 200_000 else 1
+    ours = _ours(b)
+    bodies = {}
+    if ours is not None:  # our answer, for the client alone
+        resp = b.http.get(ours.tracking_uri + "/api/2.0/mlflow/metrics/get-history", timeout=600,
+                          params={"run_id": b.data.history_run[b.group(ours)], "metric_key": "loss"})
+        resp.raise_for_status()
+        bodies["history"] = resp.content
+        del resp
     watch = Stopwatch()
     b.sampler.mark()
-    for r in range(reps):
-        for s in b.order(r):
-            run = b.data.history_run[b.group(s)]
-            with watch.time(s.name):
-                history = b.clients[s.name].get_metric_history(run, "loss")
-            assert len(history) == points, (s.name, len(history), points)
-            del history
+    with _replaying(bodies) as replay:
+        for r in range(reps):
+            for s in b.order(r):
+                run = b.data.history_run[b.group(s)]
+                with watch.time(s.name):
+                    history = b.clients[s.name].get_metric_history(run, "loss")
+                assert len(history) == points, (s.name, len(history), points)
+                del history
+            if replay:
+                with watch.time(NULL):
+                    history = replay["history"].get_metric_history(b.data.history_run[b.group(ours)], "loss")
+                assert len(history) == points, (NULL, len(history), points)
+                del history
+    bodies.clear()
     b.add(Figure(b.db, "5 metric history", f"get_metric_history of {points:,} points", "s", False,
-                 {k: min(v) for k, v in watch.wall.items()}, ("speedup", 3.0), "≥ 3×", client_share=watch.client_share()))
+                 {k: min(v) for k, v in watch.wall.items() if k != NULL}, ("speedup", 3.0), "≥ 3×",
+                 client_share=_servers_only(watch.client_share()),
+                 client_alone=min(watch.wall[NULL]) if watch.wall.get(NULL) else None))
     b.memory_figures("5 metric history", 200.0, "< 200 MB")
 
 

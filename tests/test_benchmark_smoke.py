@@ -46,6 +46,10 @@ def test_benchmark_harness_produces_a_table_for_both_servers(tmp_path):
     assert all(f["speedup"] is not None for f in throughputs)
     # The client alone (null server) is measured beside them: the largest reachable ratio.
     assert all(f["client_alone"] > 0 and f["ceiling_speedup"] > 0 for f in throughputs)
+    # For the reads, it reads our own answers replayed at once; a null server is never a "server".
+    reads = [f for f in figures if f["workload"][0] in "45" and f.get("target_text", "").startswith("≥")]
+    assert len(reads) == 3 and all(f["client_alone"] > 0 and f["ceiling_speedup"] > 0 for f in reads)
+    assert not [f for f in figures if "null-server" in f["values"]]
 
     text = results.read_text()
     assert "| db | workload | figure | reference (best config) | ours | ours vs ref | target | met? |" in text
