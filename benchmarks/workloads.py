@@ -602,6 +602,9 @@ def _transfer_baselines(work: Path, src: Path) -> tuple[tuple[float, float], tup
             subprocess.run(["curl", "-sS", "-H", "Expect:", "-T", str(src), f"{server.url}/upload"], check=True,
                            stdout=subprocess.DEVNULL)
             curl_up.append(size / MB / (perf_counter() - t0))
+            # Every download writes a new file, as the MLflow client's does (it downloads into
+            # a fresh folder): overwriting the last one's blocks was up to 4x faster here.
+            dst.unlink(missing_ok=True)
             t0 = perf_counter()
             subprocess.run(["curl", "-sS", "-o", str(dst), f"{server.url}/file"], check=True)
             curl_down.append(size / MB / (perf_counter() - t0))
@@ -609,6 +612,7 @@ def _transfer_baselines(work: Path, src: Path) -> tuple[tuple[float, float], tup
             with open(src, "rb") as fh:
                 http.put(f"{server.url}/upload", data=fh).raise_for_status()
             client_up.append(size / MB / (perf_counter() - t0))
+            dst.unlink(missing_ok=True)
             t0 = perf_counter()
             with http.get(f"{server.url}/file", stream=True) as resp, open(dst, "wb") as out:
                 for chunk in resp.iter_content(chunk_size=MB):

@@ -86,7 +86,8 @@ def test_fast_read_on_eof_and_chunked_bodies():
 
 @pytest.mark.slow
 def test_upload_through_gunicorn_with_the_conf(tmp_path):
-    """A 24 MB artifact PUT through gunicorn started with the conf comes back byte-identical."""
+    """A 24 MB artifact PUT through gunicorn started with the conf comes back byte-identical,
+    whole and as a range."""
     from tests.procserver import OWNER_TOKEN, ServerProcess, prepare_database, server_env
 
     env = server_env(f"sqlite:///{tmp_path / 'forge.db'}", str(tmp_path / "storage"))
@@ -103,9 +104,11 @@ def test_upload_through_gunicorn_with_the_conf(tmp_path):
         url = proc.tracking_uri() + "/api/2.0/mlflow-artifacts/artifacts/" + path
         put = s.put(url, data=blob)
         assert put.status_code == 200, put.text[:300]
-        got = s.get(url)
-        assert got.status_code == 200
+        got = s.get(url)  # the whole file: gunicorn's sendfile, sized by Content-Length
+        assert got.status_code == 200 and int(got.headers["Content-Length"]) == len(blob)
         assert hashlib.sha256(got.content).hexdigest() == hashlib.sha256(blob).hexdigest()
+        part = s.get(url, headers={"Range": "bytes=1000000-1999999"})  # a range: stops at its end
+        assert part.status_code == 206 and part.content == blob[1_000_000:2_000_000]
     finally:
         proc.stop()
 

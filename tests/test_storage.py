@@ -155,6 +155,22 @@ def test_range_reads(storage):
         storage.open_range("r/data", start=10, end=5)
 
 
+def test_open_file_gives_local_objects_whole(storage):
+    """A local object as a real file (sent with sendfile by gunicorn); S3 has none."""
+    data = payload(3000)
+    storage.save("w/data", io.BytesIO(data))
+    f = storage.open_file("w/data")
+    if isinstance(storage, LocalStorage):
+        with f:
+            assert f.fileno() >= 0 and f.read() == data
+        with pytest.raises(FileNotFoundError):
+            storage.open_file("no/such")
+        with pytest.raises(FileNotFoundError):
+            storage.open_file("w")  # a folder of objects is not an object
+    else:
+        assert f is None
+
+
 def test_missing_key(storage):
     with pytest.raises(FileNotFoundError):
         storage.open_range("no/such")  # raised at call time, before any iteration

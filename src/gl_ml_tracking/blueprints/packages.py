@@ -32,13 +32,14 @@ from flask import Blueprint, Response, current_app, g, redirect, request, stream
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from werkzeug.routing import PathConverter
 from werkzeug.urls import iri_to_uri
+from werkzeug.wsgi import wrap_file
 
 from .. import access
 from ..errors import InvalidParameter, MlflowError, ResourceDoesNotExist
 from ..extension import get_state
 from ..hooks import READ_PACKAGE, WRITE_PACKAGE
 from ..models import Package, PackageFile
-from ..registry.storage import content_disposition
+from ..registry.storage import DEFAULT_CHUNK_SIZE, content_disposition
 from ..services import artifacts as artifact_service
 from ..services import packages as pkg
 
@@ -162,10 +163,16 @@ def file_response(file: PackageFile, *, head: bool = False, allow_redirect: bool
         response = Response(b"", status=status, headers=headers, content_type=mimetype)
         response.headers["Content-Length"] = str(length)  # HEAD tells the real size
         return response
+    whole = pkg.open_whole_file(file, storage) if status == 200 else None  # raises now if missing
+    if whole is not None:
+        # A local file, whole: the WSGI server's file wrapper (gunicorn sends it with
+        # sendfile, sized by Content-Length; no copy through Python). Ranges stay on the
+        # generator, which stops at the range's end.
+        body = wrap_file(request.environ, whole, buffer_size=DEFAULT_CHUNK_SIZE)
+        return Response(body, status=status, headers=headers, content_type=mimetype, direct_passthrough=True)
     chunks = pkg.open_file(file, start, end, storage)  # raises now if the object is missing
-    response = Response(stream_with_context(chunks), status=status, headers=headers, content_type=mimetype,
-                        direct_passthrough=True)
-    return response
+    return Response(stream_with_context(chunks), status=status, headers=headers, content_type=mimetype,
+                    direct_passthrough=True)
 
 
 # --------------------------------------------------------------------------- request plumbing

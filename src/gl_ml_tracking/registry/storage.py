@@ -24,7 +24,7 @@ import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, BinaryIO, Iterable, Iterator, Mapping
 from urllib.parse import quote
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
@@ -295,6 +295,12 @@ class Storage(abc.ABC):
         A range past the end yields nothing; an end past the end is clamped.
         """
 
+    def open_file(self, key: str) -> BinaryIO | None:
+        """The whole object as an open file on the local disk, which a WSGI server can
+        send with ``sendfile`` (no copy through Python); ``None`` where objects are not
+        local files. FileNotFoundError if missing."""
+        return None
+
     @abc.abstractmethod
     def size(self, key: str) -> int:
         """Size in bytes; FileNotFoundError if missing."""
@@ -437,12 +443,14 @@ class LocalStorage(Storage):
     def open_range(self, key: str, start: int = 0, end: int | None = None,
                    chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
         _check_range(start, end)
-        path = self._path(key)
+        f = self.open_file(key)  # opened now so a missing key raises here, not mid-response
+        return self._iter_file(f, start, end, chunk_size)
+
+    def open_file(self, key: str) -> BinaryIO | None:
         try:
-            f = open(path, "rb")  # opened now so a missing key raises here, not mid-response
+            return open(self._path(key), "rb")
         except IsADirectoryError:
             raise FileNotFoundError(f"no such object: {key}") from None
-        return self._iter_file(f, start, end, chunk_size)
 
     @staticmethod
     def _iter_file(f: Any, start: int, end: int | None, chunk_size: int) -> Iterator[bytes]:

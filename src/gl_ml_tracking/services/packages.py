@@ -19,8 +19,9 @@ import mimetypes
 import re
 import unicodedata
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, BinaryIO, Iterable, Iterator, Optional
 from urllib.parse import unquote
 
 from flask import current_app
@@ -472,8 +473,21 @@ def open_file(file: PackageFile, start: int = 0, end: Optional[int] = None,
               storage: Optional[Storage] = None) -> Iterator[bytes]:
     """Bytes ``start..end`` (inclusive) of a file; ResourceDoesNotExist if its object is
     gone (deleted underneath us)."""
-    try:
+    with _content_must_exist():
         return _storage(storage).open_range(file.storage_key, start, end)
+
+
+def open_whole_file(file: PackageFile, storage: Optional[Storage] = None) -> Optional[BinaryIO]:
+    """The whole file as a local file object (``Storage.open_file``), or None where the
+    storage has none; ResourceDoesNotExist if its object is gone."""
+    with _content_must_exist():
+        return _storage(storage).open_file(file.storage_key)
+
+
+@contextmanager
+def _content_must_exist() -> Iterator[None]:
+    try:
+        yield
     except FileNotFoundError:
         raise ResourceDoesNotExist("The file's content is missing from storage.") from None
 

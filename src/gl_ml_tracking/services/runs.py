@@ -456,7 +456,9 @@ def _latest_upsert(insert) -> Any:
 
 
 def _upsert_latest(session: Session, run_pk: int, metrics: list[MetricIn]) -> None:
-    session.execute(_statement(session, "latest_upsert", _latest_upsert), _metric_rows(run_pk, metrics))
+    # On the connection: a Core statement on one table needs none of the ORM's
+    # execution path (nothing pending in the session touches this table).
+    session.connection().execute(_statement(session, "latest_upsert", _latest_upsert), _metric_rows(run_pk, metrics))
 
 
 def log_metric(session: Session, project_id: str, run_id: Any, raw: dict) -> None:
