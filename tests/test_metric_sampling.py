@@ -124,3 +124,36 @@ def test_bulk_interval_checks_its_arguments_and_keeps_run_order(engine, historie
                 bulk_interval(s, runs, "loss", None, None, bad)
         with pytest.raises(InvalidParameter, match="end_step"):
             bulk_interval(s, runs, "loss", "5", "4", "10")
+
+
+# --------------------------------------------------------------------------- whole histories
+@pytest.mark.parametrize("chunk", [1, 7, 20_000])
+@pytest.mark.parametrize("name", ["dense", "repeated steps", "int64 extremes"])
+def test_streamed_history_is_every_point_in_order_across_chunks(engine, histories, monkeypatch, name, chunk):  # noqa: F811
+    from gl_ml_tracking.services import metric_history
+
+    monkeypatch.setattr(metric_history, "STREAM_CHUNK", chunk)
+    pk, rows = histories[name]
+    want = sorted(rows, key=lambda r: (r[1], r[2], r[0]))
+    with Session(engine) as s:
+        chunks = list(metric_history.iter_history_chunks(s, pk, "loss"))
+    assert all(len(c) <= chunk for c in chunks)
+    assert [(r[0], r[1], r[2], r[3]) for c in chunks for r in c] == want
+
+
+@pytest.mark.parametrize("page", [1, 333, 25_000])
+def test_history_pages_follow_their_tokens_to_the_end(engine, histories, page):  # noqa: F811
+    from gl_ml_tracking.services.metric_history import history_page
+
+    pk, rows = histories["repeated steps"]
+    with Session(engine) as s:
+        run = s.get(Run, pk)
+        got, token, calls = [], None, 0
+        while True:
+            part, token = history_page(s, run, "loss", page, token)
+            got += part
+            calls += 1
+            if token is None:
+                break
+    assert [(r[0], r[1], r[2], r[3]) for r in got] == sorted(rows, key=lambda r: (r[1], r[2], r[0]))
+    assert calls == -(-len(rows) // page)  # no empty last page: the token ends with the data

@@ -15,7 +15,7 @@ from .common import without_jit
 from .tokens import decode_token, encode_token
 
 MAX_HISTORY_PAGE = 25_000
-STREAM_CHUNK = 5_000
+STREAM_CHUNK = 20_000  # rows per query when streaming a whole history (~2 MB of rows)
 MAX_BULK_RUNS = 100
 MAX_BULK_POINTS = 2_500
 
@@ -44,7 +44,7 @@ def _history_sql(dialect: str, with_cursor: bool) -> str:
     return sql + f" ORDER BY step, timestamp, id LIMIT {mark}"
 
 
-def _history_rows(session: Session, run_pk: int, key: str, cursor: Optional[list], limit: int) -> list[_Point]:
+def _history_rows(session: Session, run_pk: int, key: str, cursor: Optional[list], limit: int) -> list[tuple]:
     """Rows straight from the driver: building SQLAlchemy rows cost more than the
     query for a 25,000-point page."""
     conn = session.connection()
@@ -55,10 +55,11 @@ def _history_rows(session: Session, run_pk: int, key: str, cursor: Optional[list
     params.append(limit)
     result = conn.exec_driver_sql(_history_sql(conn.dialect.name, bool(cursor)), tuple(params))
     try:
-        raw = result.cursor.fetchall()
+        # The driver's rows as they come (is_nan may be 0/1): a million points are
+        # read per call, and a named tuple per row cost a tenth of the time.
+        return result.cursor.fetchall()
     finally:
         result.close()
-    return [_Point(pk, step, ts, value, bool(is_nan)) for pk, step, ts, value, is_nan in raw]
 
 
 def history_page(
@@ -77,9 +78,13 @@ def history_page(
     token = None
     if len(rows) > limit:
         rows = rows[:limit]
-        last = rows[-1]
-        token = encode_token([last.step, last.timestamp, last.id])
+        token = encode_token(_cursor_after(rows[-1]))
     return rows, token
+
+
+def _cursor_after(row: tuple) -> list[int]:
+    pk, step, timestamp = row[0], row[1], row[2]
+    return [step, timestamp, pk]
 
 
 def iter_history(session: Session, run_pk: int, key: str) -> Iterator[tuple]:
@@ -96,8 +101,7 @@ def iter_history_chunks(session: Session, run_pk: int, key: str) -> Iterator[lis
         yield rows
         if len(rows) < STREAM_CHUNK:
             return
-        last = rows[-1]
-        cursor = [last.step, last.timestamp, last.id]
+        cursor = _cursor_after(rows[-1])
 
 
 def sample_steps(session: Session, run_pk: int, key: str, start_step: Optional[int], end_step: Optional[int], max_points: int) -> list[tuple]:
