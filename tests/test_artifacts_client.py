@@ -250,8 +250,10 @@ def test_proxy_http_contract(forge, mlflow_client, tmp_path):
     assert requests.get(f"{base}/{prefix}/x/none.txt", headers=auth).status_code == 404
     assert requests.get(f"{base}/{prefix}/x", headers=auth).status_code == 404  # a directory is not a file
 
+    # "auto": local files would have to be assembled from their parts, byte by byte, so the
+    # client is told to send one stream (as the reference server does on local storage).
     info = requests.get(forge.tracking_uri(1) + "/api/3.0/mlflow/server-info", headers=auth).json()
-    assert info["multipart_uploads_enabled"] is True and info["multipart_downloads_enabled"] is False
+    assert info["multipart_uploads_enabled"] is False and info["multipart_downloads_enabled"] is False
 
 
 def test_artifact_access_rules(forge, mlflow_client):
@@ -283,6 +285,14 @@ def small_multipart(monkeypatch):
     monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(5 * 1024 * 1024))
 
 
+@pytest.fixture
+def local_multipart(forge, monkeypatch):
+    """Multipart uploads on local storage, which "auto" leaves off. The client caches the
+    server-info answer per process, so it is told to try multipart directly."""
+    monkeypatch.setitem(forge.app.config, "GL_ML_TRACKING_MULTIPART_UPLOADS", True)
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
+
+
 def check_multipart_upload(client, forge, tmp_path, caplog):
     exp_id, run = _new_run(client)
     data = os.urandom(12 * 1024 * 1024 + 123)
@@ -299,11 +309,11 @@ def check_multipart_upload(client, forge, tmp_path, caplog):
     assert files["weights/big model.bin"]["size"] == len(data)
 
 
-def test_multipart_upload(mlflow_client, forge, tmp_path, caplog, small_multipart):
+def test_multipart_upload(mlflow_client, forge, tmp_path, caplog, small_multipart, local_multipart):
     check_multipart_upload(mlflow_client, forge, tmp_path, caplog)
 
 
-def test_multipart_part_urls_need_the_signed_token(mlflow_client, forge):
+def test_multipart_part_urls_need_the_signed_token(mlflow_client, forge, local_multipart):
     exp_id, run = _new_run(mlflow_client)
     prefix = f"ml_experiment_{exp_id}/{_run_iid(run)}"
     api = forge.tracking_uri(1) + "/api/2.0/mlflow-artifacts"
@@ -336,9 +346,10 @@ def test_multipart_part_urls_need_the_signed_token(mlflow_client, forge):
                          headers=outsider).status_code == 403
 
 
+@pytest.mark.parametrize("setting", [False, "auto"])  # "auto" on local storage: off
 def test_multipart_disabled_falls_back_to_a_plain_put(mlflow_client, forge, tmp_path, caplog, small_multipart,
-                                                     monkeypatch):
-    monkeypatch.setitem(forge.app.config, "GL_ML_TRACKING_MULTIPART_UPLOADS", False)
+                                                     monkeypatch, setting):
+    monkeypatch.setitem(forge.app.config, "GL_ML_TRACKING_MULTIPART_UPLOADS", setting)
     monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")  # the client tries anyway
     _exp, run = _new_run(mlflow_client)
     data = os.urandom(6 * 1024 * 1024)
@@ -435,6 +446,9 @@ def test_s3_round_trip(s3_client, s3_forge, tmp_path):
 
 @pytest.mark.s3
 def test_s3_multipart_upload(s3_client, s3_forge, tmp_path, caplog, small_multipart):
+    info = requests.get(s3_forge.tracking_uri(1) + "/api/3.0/mlflow/server-info",
+                        headers={"Authorization": f"Bearer {s3_forge.owner_token}"}).json()
+    assert info["multipart_uploads_enabled"] is True  # "auto": S3 assembles the parts itself
     check_multipart_upload(s3_client, s3_forge, tmp_path, caplog)
 
 

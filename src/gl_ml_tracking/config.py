@@ -56,6 +56,7 @@ DEFAULTS: dict[str, object] = {
     "GL_ML_TRACKING_RUNS_PAGE_SIZE": 30,
     # Largest artifact previewed inline in the run page (bytes).
     "GL_ML_TRACKING_PREVIEW_MAX_BYTES": 1024**2,
-    # Tell the MLflow client it may use multipart uploads for big files.
-    "GL_ML_TRACKING_MULTIPART_UPLOADS": True,
+    # Tell the MLflow client it may use multipart uploads for big files: "auto" where
+    # the storage assembles parts itself (S3), not on local files (see Storage).
+    "GL_ML_TRACKING_MULTIPART_UPLOADS": "auto",
 }

@@ -17,6 +17,7 @@ from flask import current_app, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from ..errors import InvalidParameter, ProjectNotFound, ResourceDoesNotExist
+from ..extension import get_state
 from ..hooks import READ_MODEL_EXPERIMENTS, READ_PACKAGE, WRITE_MODEL_EXPERIMENTS, WRITE_PACKAGE
 from ..services import artifacts as artifact_service
 from ..services import packages as pkg
@@ -83,7 +84,7 @@ def server_info(ctx: ApiContext):
         "store_type": "SqlStore",
         "workspaces_enabled": False,
         "trace_archival_enabled": False,
-        "multipart_uploads_enabled": bool(current_app.config.get("GL_ML_TRACKING_MULTIPART_UPLOADS")),
+        "multipart_uploads_enabled": _multipart_enabled(),
         # Downloads are streamed (with Range support) by the proxy itself.
         "multipart_downloads_enabled": False,
         "presigned_upload_run_id_supported": False,
@@ -93,6 +94,13 @@ def server_info(ctx: ApiContext):
 
 
 # --------------------------------------------------------------------------- multipart uploads
+
+
+def _multipart_enabled() -> bool:
+    setting = current_app.config.get("GL_ML_TRACKING_MULTIPART_UPLOADS")
+    if setting == "auto":
+        return get_state().get_storage().assembles_parts_cheaply
+    return bool(setting)
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -125,7 +133,7 @@ def _load_token(ctx: ApiContext, token: Any, anonymous: bool = False) -> dict:
 def _target(ctx: ApiContext) -> tuple[str, str, str]:
     """Package, version and file path the multipart request is about: the directory in the
     URL plus the base name of the client's local file (as MLflow's server does)."""
-    if not current_app.config.get("GL_ML_TRACKING_MULTIPART_UPLOADS"):
+    if not _multipart_enabled():
         # The client falls back to a plain PUT on exactly this message.
         raise InvalidParameter("Multipart upload is not supported for the current artifact repository")
     name, version, directory = artifact_service.resolve_artifact_path(ctx.session, ctx.project_id, ctx.get("artifact_path"))

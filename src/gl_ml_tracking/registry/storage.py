@@ -341,6 +341,12 @@ class Storage(abc.ABC):
         """A URL a client can PUT one multipart part to directly, or None (then use upload_part)."""
         return None
 
+    # Whether a multipart upload costs no more than one streamed upload. On S3 the
+    # parts are the object; a local file must be assembled by reading, hashing and
+    # writing every byte again (a 1 GB upload through the MLflow client: ~120 MB/s
+    # in parts, ~300 MB/s as one PUT).
+    assembles_parts_cheaply = True
+
     @abc.abstractmethod
     def create_multipart(self, key: str) -> str:
         """Start a multipart upload to ``key``; return its upload id."""
@@ -384,6 +390,8 @@ class LocalStorage(Storage):
     new one, never a partial one. Multipart parts live in ``root/.multipart/<upload_id>/``.
     Temp files left by a crash (not by an exception) can be removed from ``root/.tmp``.
     """
+
+    assembles_parts_cheaply = False
 
     def __init__(self, root: str):
         self.root = os.path.abspath(root)
