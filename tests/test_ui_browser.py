@@ -266,11 +266,20 @@ def test_run_page_charts_draw_zoom_and_respond_to_controls(make_page, shot, seed
 
     # hover shows values
     overlay = chart.locator("rect.glml-overlay")
-    overlay.hover(position={"x": 200, "y": 60})
     tooltip = chart.locator(".glml-chart-tooltip")
-    # expect() waits for the mousemove handler (is_visible() checks once, racing it on a busy machine).
+    # expect() waits for the mousemove handler (is_visible() checks once, racing it on a busy
+    # machine). The chart may also redraw once more after it reports "drawn" (its width changes
+    # when the page grows a scrollbar), and a redrawn overlay under a still pointer gets no
+    # mousemove: so the pointer moves again, a few pixels on, until the tooltip shows.
     from playwright.sync_api import expect
 
+    for dx in (0, 6, 12, 18, 24):
+        overlay.hover(position={"x": 200 + dx, "y": 60})
+        try:
+            expect(tooltip).to_be_visible(timeout=2000)
+            break
+        except AssertionError:
+            continue
     expect(tooltip).to_be_visible()
     assert "step" in tooltip.inner_text()
     box = chart.locator("svg").bounding_box()
