@@ -167,10 +167,14 @@ def _timed_rounds(b: Bench, rounds: int, per: int, one: Callable) -> tuple[Stopw
     return watch, calls
 
 
-def w_log_metric(b: Bench) -> None:
-    n = b.n(2000, 20)
+def _round_sizes(n: int) -> tuple[int, int]:
+    """(rounds, calls per round) for ``n`` calls: up to 10 rounds, interleaved."""
     rounds = min(10, n)
-    per = max(1, n // rounds)
+    return rounds, max(1, n // rounds)
+
+
+def w_log_metric(b: Bench) -> None:
+    rounds, per = _round_sizes(b.n(2000, 20))
     step = Counter()
 
     def one(client, run: str, name: str) -> None:
@@ -190,9 +194,7 @@ def w_log_metric(b: Bench) -> None:
 def w_log_batch(b: Bench) -> None:
     from mlflow.entities import Metric
 
-    n = b.n(200, 4)
-    rounds = min(10, n)
-    per = max(1, n // rounds)
+    rounds, per = _round_sizes(b.n(200, 4))
     batches = Counter()
 
     def one(client, run: str, name: str) -> None:

@@ -83,8 +83,8 @@ def history_page(
 
 
 def _cursor_after(row: tuple) -> list[int]:
-    pk, step, timestamp = row[0], row[1], row[2]
-    return [step, timestamp, pk]
+    """The keyset cursor (step, timestamp, id) after a (id, step, timestamp, ...) row."""
+    return [row[1], row[2], row[0]]
 
 
 def iter_history(session: Session, run_pk: int, key: str) -> Iterator[tuple]:
@@ -166,7 +166,7 @@ def _intervals(lo: int, hi: int, max_points: int) -> list[tuple[int, int]]:
 def _sampled_rows_sqlite(conn, run_pks, key, start_step, end_step, max_points) -> list:
     """The step bounds in one statement; the intervals, made here, travel to the
     seeks as JSON in a few more (SQLite has no generate_series of its own)."""
-    bounds = _step_bounds(conn, run_pks, key, start_step, end_step)
+    bounds = _step_bounds_sqlite(conn, run_pks, key, start_step, end_step)
     seeks: list[list[int]] = []
     for pk in run_pks:
         lo, hi = bounds.get(pk, (None, None))
@@ -232,26 +232,20 @@ def _step_conditions(mark: str, start_step: Optional[int], end_step: Optional[in
     return cond, params
 
 
-def _step_bounds(
+def _step_bounds_sqlite(
     conn, run_pks: Sequence[int], key: str, start_step: Optional[int], end_step: Optional[int]
 ) -> dict[int, tuple[Optional[int], Optional[int]]]:
     """(lowest, highest) step of ``key`` within [start, end] for each run: a lone
     MIN() and a lone MAX() per run, each one index seek (SQLite scans when it is
-    asked for both in one aggregate)."""
-    pg = conn.dialect.name == "postgresql"
-    mark = "%s" if pg else "?"
-    cond, cond_params = _step_conditions(mark, start_step, end_step)
-    where = f"FROM {_TABLE} m WHERE m.run_id = r.run_id AND m.key = {mark}{cond}"
-    # The run ids travel as one array / JSON document (see _SEEKS_SQLITE).
-    runs = "unnest(%s::bigint[]) AS r(run_id)" if pg else "(SELECT j.value AS run_id FROM json_each(?) AS j) AS r"
-    sql = f"SELECT r.run_id, (SELECT MIN(m.step) {where}), (SELECT MAX(m.step) {where}) FROM {runs}"
-    bounds: dict[int, tuple[Optional[int], Optional[int]]] = {}
-    for i in range(0, len(run_pks), _SEEKS_PER_STATEMENT):
-        chunk = [int(pk) for pk in run_pks[i : i + _SEEKS_PER_STATEMENT]]
-        params = (key, *cond_params, key, *cond_params, chunk if pg else json.dumps(chunk))
-        for pk, lo, hi in conn.exec_driver_sql(sql, params).fetchall():
-            bounds[int(pk)] = (None, None) if lo is None else (int(lo), int(hi))
-    return bounds
+    asked for both in one aggregate). PostgreSQL does the same inside _SAMPLE_PG."""
+    cond, cond_params = _step_conditions("?", start_step, end_step)
+    where = f"FROM {_TABLE} m WHERE m.run_id = r.run_id AND m.key = ?{cond}"
+    # The run ids travel as one JSON document (see _SEEKS_SQLITE).
+    sql = (f"SELECT r.run_id, (SELECT MIN(m.step) {where}), (SELECT MAX(m.step) {where})"
+           " FROM (SELECT j.value AS run_id FROM json_each(?) AS j) AS r")
+    params = (key, *cond_params, key, *cond_params, json.dumps([int(pk) for pk in run_pks]))
+    return {int(pk): (None, None) if lo is None else (int(lo), int(hi))
+            for pk, lo, hi in conn.exec_driver_sql(sql, params).fetchall()}
 
 
 def bulk_interval(
