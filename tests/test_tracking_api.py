@@ -2,6 +2,7 @@
 params, metrics, tags, batches, datasets and history, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import json
 import math
 import uuid
 
@@ -147,6 +148,37 @@ def test_delete_restore_run_and_writes_refused(mlflow_client):
     mlflow_client.restore_run(run_id)
     mlflow_client.log_metric(run_id, "m", 1.0)
     assert mlflow_client.get_run(run_id).data.metrics["m"] == 1.0
+
+
+def test_log_metric_writes_only_to_an_active_run_of_this_project(forge, mlflow_client):
+    """log-metric finds the run, appends the point and keeps the latest value in as few
+    statements as the database allows: every way it can refuse must write nothing."""
+    exp_id = mlflow_client.create_experiment(_name())
+    run_id = mlflow_client.create_run(exp_id).info.run_id
+    headers = {"Authorization": f"Bearer {forge.owner_token}"}
+
+    def log(tracking_uri, run, **point):
+        body = json.dumps({"run_id": run, "key": "m", "value": 1.0, "timestamp": 5, "step": 0, **point})  # NaN as the client sends it
+        return requests.post(tracking_uri + "/api/2.0/mlflow/runs/log-metric", data=body,
+                             headers={**headers, "Content-Type": "application/json"})
+
+    missing = log(forge.tracking_uri(1), uuid.uuid4().hex)
+    assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    elsewhere = log(forge.tracking_uri(2), run_id)  # the owner's other project: not this run's
+    assert elsewhere.status_code == 404 and elsewhere.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    mlflow_client.delete_run(run_id)
+    deleted = log(forge.tracking_uri(1), run_id)
+    assert deleted.status_code == 400 and "must be in the 'active' state" in deleted.json()["message"]
+    mlflow_client.restore_run(run_id)
+    assert mlflow_client.get_metric_history(run_id, "m") == []
+    # The latest value: highest step, then timestamp, then value; NaN loses a tie.
+    for value, timestamp, step in ((2.0, 5, 3), (float("nan"), 5, 3), (1.0, 9, 2), (1.5, 5, 3)):
+        assert log(forge.tracking_uri(1), run_id.upper(), value=value, timestamp=timestamp, step=step).status_code == 200
+    assert mlflow_client.get_run(run_id).data.metrics["m"] == 2.0
+    assert log(forge.tracking_uri(1), run_id, value=0.5, timestamp=6, step=3).status_code == 200
+    assert mlflow_client.get_run(run_id).data.metrics["m"] == 0.5
+    history = mlflow_client.get_metric_history(run_id, "m")
+    assert len(history) == 5 and sum(math.isnan(m.value) for m in history) == 1
 
 
 def test_log_inputs_datasets(mlflow_client):

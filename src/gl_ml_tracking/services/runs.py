@@ -439,8 +439,13 @@ def _insert_metrics(session: Session, run_pk: int, metrics: Sequence[MetricIn]) 
 
 
 def _latest_upsert(insert) -> Any:
+    return _keeping_the_latest(insert(LatestMetric.__table__))
+
+
+def _keeping_the_latest(stmt) -> Any:
+    """``stmt`` (an INSERT into the latest-metrics table) made an upsert that keeps
+    MLflow's "latest" value per (run, key): see ``_sort_key``."""
     cur = LatestMetric.__table__.c
-    stmt = insert(LatestMetric.__table__)
     new = stmt.excluded
     newer = or_(
         new.step > cur.step,
@@ -455,6 +460,70 @@ def _latest_upsert(insert) -> Any:
     )
 
 
+def _point_params(project_id: str, run_uuid: str, m: MetricIn) -> dict:
+    nan = m.value != m.value
+    return {"run_uuid": run_uuid, "project_id": project_id, "key": m.key, "value": None if nan else m.value,
+            "is_nan": nan, "timestamp": m.timestamp, "step": m.step}
+
+
+def _point_select(run_pk: Any) -> Any:
+    """SELECT run_pk, :key, :value, :is_nan, :timestamp, :step, typed like the columns
+    (an untyped NULL in a select list would be text to PostgreSQL)."""
+    cols = Metric.__table__.c
+    return select(run_pk, *(bindparam(name, type_=cols[name].type) for name in _METRIC_COLUMNS[1:]))
+
+
+def _append_point_pg(insert) -> Any:
+    """One statement, one round trip: find the run (only if active), append the point,
+    upsert the latest value. Returns the run's primary key, or no row when the run is
+    missing or not active (then nothing was written)."""
+    runs = Run.__table__.c
+    run = (
+        select(runs.id)
+        .where(runs.run_uuid == bindparam("run_uuid"), runs.project_id == bindparam("project_id"),
+               runs.lifecycle_stage == ACTIVE)
+        .cte("run")
+    )
+    point = (
+        insert(Metric.__table__)
+        .from_select(_METRIC_COLUMNS, _point_select(run.c.id))
+        .returning(Metric.__table__.c.run_id)
+        .cte("point")
+    )
+    # A data-modifying CTE runs whether or not the main query reads it.
+    latest = _keeping_the_latest(
+        insert(LatestMetric.__table__).from_select(_METRIC_COLUMNS, _point_select(run.c.id))
+    ).cte("latest")
+    return select(point.c.run_id).add_cte(latest)
+
+
+def _append_point_sqlite(insert) -> Any:
+    """The point, inserted only if its run is active; RETURNING gives the run's key
+    (SQLite has no data-modifying CTEs: the latest value is a second statement)."""
+    runs = Run.__table__.c
+    active_run = _point_select(runs.id).where(
+        runs.run_uuid == bindparam("run_uuid"), runs.project_id == bindparam("project_id"), runs.lifecycle_stage == ACTIVE
+    )
+    stmt = insert(Metric.__table__).from_select(_METRIC_COLUMNS, active_run)
+    return stmt.returning(Metric.__table__.c.run_id)
+
+
+def _append_point_if_active(session: Session, project_id: str, run_uuid: str, metric: MetricIn) -> bool:
+    """``log_metric``'s whole write in as few statements as the database allows (one
+    on PostgreSQL, two on SQLite), instead of a run lookup, an insert and an upsert.
+    False (and nothing written) when the run is missing or not active."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        stmt = _statement(session, "append_point", _append_point_pg)
+        return conn.execute(stmt, _point_params(project_id, run_uuid, metric)).first() is not None
+    row = conn.execute(_statement(session, "append_point", _append_point_sqlite),
+                       _point_params(project_id, run_uuid, metric)).first()
+    if row is None:
+        return False
+    _upsert_latest(session, row[0], [metric])
+    return True
+
+
 def _upsert_latest(session: Session, run_pk: int, metrics: list[MetricIn]) -> None:
     # On the connection: a Core statement on one table needs none of the ORM's
     # execution path (nothing pending in the session touches this table).
@@ -462,9 +531,13 @@ def _upsert_latest(session: Session, run_pk: int, metrics: list[MetricIn]) -> No
 
 
 def log_metric(session: Session, project_id: str, run_id: Any, raw: dict) -> None:
-    run_pk = get_active_run_pk(session, project_id, run_id)
-    _insert_metrics(session, run_pk, [parse_metric(raw)])
-    if isinstance(raw, dict) and raw.get("model_id"):
+    metric = parse_metric(raw)
+    run_uuid = _run_uuid(run_id)
+    if not _append_point_if_active(session, project_id, run_uuid, metric):
+        # Nothing written: say why (no such run, or not active) with the usual errors. A
+        # run restored in between is active by now, and gets its point the long way.
+        _insert_metrics(session, get_active_run_pk(session, project_id, run_uuid), [metric])
+    if raw.get("model_id"):
         _record_model_metrics(session, get_run(session, project_id, run_id, with_experiment=False), [raw])
 
 
