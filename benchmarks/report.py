@@ -146,7 +146,7 @@ def table(figures: list[Figure]) -> str:
         ref_text = f"{fmt(ref)} {f.unit} ({ref_name})" if ref is not None else "—"
         ours = f"{fmt(f.ours)} {f.unit}" if f.ours is not None else "—"
         s = f.speedup()
-        ratio = f"{s:.1f}× {'better' if s >= 1 else 'worse'}" if s is not None else "—"
+        ratio = f"{s:.2f}× {'better' if s >= 1 else 'worse'}" if s is not None else "—"
         met = f.met()
         met_text = "—" if met is None else ("yes" if met else "**no**")
         share = ""
