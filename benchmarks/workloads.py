@@ -549,23 +549,27 @@ def w_artifacts(b: Bench) -> None:
             up[s.name] = max(up[s.name], size / MB / (perf_counter() - t0))
             base, peak = b.sampler.window(s.name)
             growth_up[s.name] = max(growth_up[s.name], (peak - base) / MB)
-            dst = b.work / f"artifact-dst-{s.name}"
-            shutil.rmtree(dst, ignore_errors=True)
-            dst.mkdir()
-            b.sampler.mark()
-            t0 = perf_counter()
-            path = client.download_artifacts(run, "blob.bin", str(dst))
-            down[s.name] = max(down[s.name], size / MB / (perf_counter() - t0))
-            base, peak = b.sampler.window(s.name)
-            growth_down[s.name] = max(growth_down[s.name], (peak - base) / MB)
-            assert os.path.getsize(path) == size, (s.name, os.path.getsize(path))
-            shutil.rmtree(dst, ignore_errors=True)
+            # Two downloads, each into a new folder: the first file a process writes after the
+            # upload ran at ~350 MB/s here whatever the server (plain Python writes too: the
+            # virtual disk's new blocks), the next at GB/s. Best of the two, for every server.
+            for attempt in range(2):
+                dst = b.work / f"artifact-dst-{s.name}-{attempt}"
+                shutil.rmtree(dst, ignore_errors=True)
+                dst.mkdir()
+                b.sampler.mark()
+                t0 = perf_counter()
+                path = client.download_artifacts(run, "blob.bin", str(dst))
+                down[s.name] = max(down[s.name], size / MB / (perf_counter() - t0))
+                base, peak = b.sampler.window(s.name)
+                growth_down[s.name] = max(growth_down[s.name], (peak - base) / MB)
+                assert os.path.getsize(path) == size, (s.name, os.path.getsize(path))
+                shutil.rmtree(dst, ignore_errors=True)
     up, down, growth_up, growth_down = dict(up), dict(down), dict(growth_up), dict(growth_down)
     label = f"{size // MB:,} MB"
     ceiling = "the MLflow client's own HTTP code (requests) against the same minimal server: {:.0f} MB/s"
     b.add(Figure(b.db, "7 artifacts", f"upload {label} (loopback curl: {curl_up:.0f} MB/s)", "MB/s", True, up,
                  ("at_least", 0.8 * curl_up), f"≥ {0.8 * curl_up:.0f} MB/s (80% of curl)", note=ceiling.format(client_up)))
-    b.add(Figure(b.db, "7 artifacts", f"download {label} (loopback curl: {curl_down:.0f} MB/s)", "MB/s", True, down,
+    b.add(Figure(b.db, "7 artifacts", f"download {label}, best of 2 after each upload (loopback curl: {curl_down:.0f} MB/s)", "MB/s", True, down,
                  ("at_least", 0.8 * curl_down), f"≥ {0.8 * curl_down:.0f} MB/s (80% of curl)",
                  note=ceiling.format(client_down)))
     b.add(Figure(b.db, "7 artifacts", "server RSS growth, upload", "MB", False, growth_up, ("below", 100.0), "< 100 MB"))

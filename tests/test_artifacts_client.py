@@ -95,12 +95,34 @@ def check_log_artifact_round_trip(client, forge, tmp_path):
     assert _tree(whole) == {"weights.bin": hashlib.sha256(data).hexdigest(),
                             "nested/deeper/weights.bin": hashlib.sha256(data).hexdigest()}
 
-    # Visible in the package registry right away, with the same checksum.
+    # Uploads skip md5 (the slowest hash); the package files API computes it when it first
+    # lists the file, and keeps it.
+    assert _stored_md5s(forge, exp_id, _run_iid(run)) == {"weights.bin": None, "nested/deeper/weights.bin": None}
+    # Visible in the package registry right away, with the same checksums.
     files = _package_files(forge, exp_id, _run_iid(run))
     assert set(files) == {"weights.bin", "nested/deeper/weights.bin"}
     assert files["weights.bin"]["file_sha256"] == hashlib.sha256(data).hexdigest()
+    assert files["weights.bin"]["file_md5"] == files["nested/deeper/weights.bin"]["file_md5"] == hashlib.md5(data).hexdigest()
     assert files["weights.bin"]["size"] == len(data)
+    assert set(_stored_md5s(forge, exp_id, _run_iid(run)).values()) == {hashlib.md5(data).hexdigest()}
     return exp_id, run
+
+
+def _stored_md5s(forge, exp_id, run_iid) -> dict:
+    """{file path: md5 column} of the run's package files, read from the database."""
+    from sqlalchemy import select
+
+    from gl_ml_tracking import get_state
+    from gl_ml_tracking.models import Package, PackageFile
+
+    with forge.app.app_context():
+        session = get_state().session
+        rows = session.execute(
+            select(PackageFile.file_path, PackageFile.md5).join(Package, Package.id == PackageFile.package_id)
+            .where(Package.name == f"ml_experiment_{exp_id}", Package.version == str(run_iid))
+        ).all()
+        session.rollback()
+    return dict(rows)
 
 
 def check_log_artifacts_tree(client, tmp_path):

@@ -44,9 +44,13 @@ def upload_artifact(ctx: ApiContext):
     name, version, file_path = artifact_service.resolve_artifact_path(ctx.session, ctx.project_id, ctx.get("artifact_path"))
     if not file_path:
         raise InvalidParameter("The artifact path must name a file inside a run or logged model.")
+    # No md5 on the way in: the MLflow client never asks for it, and md5 (one core, ~830 MB/s
+    # here) held a 256 MB save to ~500 MB/s in-process (~950 without it) and made uploads
+    # through the client slower than the reference server's. The package files API computes
+    # it when it first lists the file.
     artifact_service.store_artifact(ctx.session, ctx.project_id, name, version, file_path, request.stream,
                                     request.headers.get("Content-Type"), project=ctx.project,
-                                    content_length=request.content_length)
+                                    content_length=request.content_length, with_md5=False)
     return {}
 
 

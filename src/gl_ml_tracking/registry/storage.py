@@ -24,7 +24,7 @@ import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Iterable, Iterator, Mapping
+from typing import Any, BinaryIO, Iterable, Iterator, Mapping, Optional
 from urllib.parse import quote
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
@@ -46,7 +46,7 @@ class StoredObject:
 
     size: int
     sha256: str  # hex
-    md5: str  # hex
+    md5: Optional[str]  # hex; None when the save was asked not to compute it (see ``md5_of``)
 
 
 class FileTooLarge(Exception):
@@ -179,17 +179,17 @@ os.register_at_fork(after_in_child=_forget_hash_pool)
 
 
 class _Hasher:
-    """Size, sha256 and md5 of the bytes fed to it, in order.
+    """Size, sha256 and (unless ``with_md5`` is false) md5 of the bytes fed to it, in order.
 
     Each digest has at most one chunk in flight on the pool: ``update`` waits for the
     previous chunk's hashing before handing over the next one, so the order of
     updates is kept and at most one extra chunk is held in memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, with_md5: bool = True) -> None:
         self.size = 0
         self._sha256 = hashlib.sha256()
         # usedforsecurity=False: md5 is only a checksum here, and FIPS builds refuse it otherwise.
-        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._md5 = hashlib.md5(usedforsecurity=False) if with_md5 else None
         self._pending: list[Future] = []
 
     def _wait(self) -> None:
@@ -202,26 +202,29 @@ class _Hasher:
         self._wait()
         if len(data) >= _BACKGROUND_HASH_MIN:
             pool = _hash_executor()
-            self._pending = [pool.submit(self._sha256.update, data), pool.submit(self._md5.update, data)]
+            self._pending = [pool.submit(self._sha256.update, data)]
+            if self._md5 is not None:
+                self._pending.append(pool.submit(self._md5.update, data))
         else:
             self._sha256.update(data)
-            self._md5.update(data)
+            if self._md5 is not None:
+                self._md5.update(data)
 
     def result(self) -> StoredObject:
         self._wait()
-        return StoredObject(self.size, self._sha256.hexdigest(), self._md5.hexdigest())
+        return StoredObject(self.size, self._sha256.hexdigest(), self._md5.hexdigest() if self._md5 is not None else None)
 
 
 class _HashingReader:
     """Reads a client stream in bounded chunks, hashing what passes and enforcing max_size."""
 
-    def __init__(self, stream: Any, max_size: int | None, chunk_size: int):
+    def __init__(self, stream: Any, max_size: int | None, chunk_size: int, with_md5: bool = True):
         if chunk_size <= 0:
             raise ValueError("chunk_size must be > 0")
         self._stream = stream
         self._max_size = max_size
         self._chunk_size = chunk_size
-        self.hasher = _Hasher()
+        self.hasher = _Hasher(with_md5)
 
     def read(self, n: int | None = None) -> bytes:
         want = self._chunk_size if n is None else min(n, self._chunk_size)
@@ -277,14 +280,22 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def save(self, key: str, stream: Any, max_size: int | None = None,
-             chunk_size: int = DEFAULT_CHUNK_SIZE) -> StoredObject:
+             chunk_size: int = DEFAULT_CHUNK_SIZE, *, with_md5: bool = True) -> StoredObject:
         """Stream ``stream`` (anything with ``.read(n)``) to ``key``, atomically.
 
-        Memory stays bounded; size and hashes are computed while writing. On any exception
-        (FileTooLarge past ``max_size``, a client disconnect raised by ``stream.read``) nothing
-        is left at ``key`` and an existing object there stays untouched; on success the old
-        object is replaced in one step.
+        Memory stays bounded; size and hashes are computed while writing (md5 only
+        ``with_md5``: it is the slowest of them). On any exception (FileTooLarge past
+        ``max_size``, a client disconnect raised by ``stream.read``) nothing is left at ``key``
+        and an existing object there stays untouched; on success the old object is replaced
+        in one step.
         """
+
+    def md5_of(self, key: str) -> str:
+        """The md5 (hex) of the object at ``key``, read back in chunks."""
+        digest = hashlib.md5(usedforsecurity=False)
+        for chunk in self.open_range(key):
+            digest.update(chunk)
+        return digest.hexdigest()
 
     @abc.abstractmethod
     def open_range(self, key: str, start: int = 0, end: int | None = None,
@@ -439,9 +450,9 @@ class LocalStorage(Storage):
         _fsync_dir(parent)
 
     def save(self, key: str, stream: Any, max_size: int | None = None,
-             chunk_size: int = DEFAULT_CHUNK_SIZE) -> StoredObject:
+             chunk_size: int = DEFAULT_CHUNK_SIZE, *, with_md5: bool = True) -> StoredObject:
         path = self._path(key)
-        reader = _HashingReader(stream, max_size, chunk_size)
+        reader = _HashingReader(stream, max_size, chunk_size, with_md5)
         tmp = self._write_temp(reader.chunks(), self._tmp)
         self._publish(tmp, path)
         return reader.hasher.result()
@@ -701,9 +712,9 @@ class S3Storage(Storage):
     # -- writing
 
     def save(self, key: str, stream: Any, max_size: int | None = None,
-             chunk_size: int = DEFAULT_CHUNK_SIZE) -> StoredObject:
+             chunk_size: int = DEFAULT_CHUNK_SIZE, *, with_md5: bool = True) -> StoredObject:
         s3_key = self._key(key)
-        reader = _HashingReader(stream, max_size, chunk_size)
+        reader = _HashingReader(stream, max_size, chunk_size, with_md5)
         buf = reader.read_into(bytearray(), self.part_size)
         # One byte of look-ahead tells "exactly one part" (single put) from "more to come".
         more = reader.read_into(bytearray(), 1) if len(buf) == self.part_size else b""

@@ -153,10 +153,11 @@ def _resolve(session: Session, project_id: str, parts: list[str]) -> Optional[Ar
 
 def store_artifact(session: Session, project_id: str, package_name: str, version: str, file_path: str,
                    stream: Any, content_type: Optional[str] = None, *, project: Any = None,
-                   content_length: Optional[int] = None) -> PackageFile:
-    """Stream one file into the package and tell subscribers (``signals.artifact_stored``)."""
+                   content_length: Optional[int] = None, with_md5: bool = True) -> PackageFile:
+    """Stream one file into the package and tell subscribers (``signals.artifact_stored``).
+    Without ``with_md5`` the md5 is computed when the package files API first lists the file."""
     stored = pkg.store_file(session, project_id, package_name, version, file_path, stream, content_type,
-                            content_length=content_length)
+                            content_length=content_length, with_md5=with_md5)
     notify_stored(project_id, package_name, version, stored, project=project)
     return stored
 

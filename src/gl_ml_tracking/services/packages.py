@@ -359,6 +359,21 @@ def package_files(session: Session, package: Package, prefix: str = "") -> list[
     return list(session.scalars(stmt.order_by(PackageFile.file_path)))
 
 
+def fill_missing_md5(session: Session, files: Iterable[PackageFile], storage: Optional[Storage] = None) -> None:
+    """Compute and record the md5 of files stored without one (MLflow artifact uploads
+    skip it: it was the slowest part of an upload, and only this API shows it). The row
+    is updated in the caller's transaction, so each file is read back at most once."""
+    missing = [f for f in files if f.md5 is None]
+    if not missing:
+        return
+    storage = _storage(storage)
+    for file in missing:
+        try:
+            file.md5 = storage.md5_of(file.storage_key)
+        except FileNotFoundError:
+            log.warning("package file %s: stored object %s is missing", file.id, file.storage_key)
+
+
 def count_files(session: Session, package_ids: list[int]) -> dict[int, int]:
     if not package_ids:
         return {}
@@ -410,13 +425,14 @@ def guess_content_type(file_path: str, given: Optional[str] = None) -> str:
 def store_file(session: Session, project_id: str, name: str, version: str, file_path: str,
                stream: Any, content_type: Optional[str] = None, *, package_type: str = GENERIC,
                storage: Optional[Storage] = None, max_size: Optional[int] = None,
-               content_length: Optional[int] = None) -> PackageFile:
+               content_length: Optional[int] = None, with_md5: bool = True) -> PackageFile:
     """Stream ``stream`` into package ``name``/``version`` at ``file_path``.
 
     The bytes go to a new storage key *before* any row is written (a long upload holds no
     database lock), hashed on the way. Then the package is found or created and the file
     row inserted, or switched to the new key if the path exists; the old object is deleted
-    after commit. 413 past ``max_size`` (default GL_ML_TRACKING_MAX_FILE_SIZE).
+    after commit. 413 past ``max_size`` (default GL_ML_TRACKING_MAX_FILE_SIZE). Without
+    ``with_md5`` the md5 is left for ``fill_missing_md5`` to compute when it is first shown.
     """
     validate_package_type(package_type)
     validate_package_name(name, package_type)
@@ -428,7 +444,7 @@ def store_file(session: Session, project_id: str, name: str, version: str, file_
         raise PayloadTooLarge(f"File is too large: {content_length} bytes, the limit is {limit} bytes.")
     key = new_storage_key(project_id)
     try:
-        stored = storage.save(key, stream, max_size=limit)
+        stored = storage.save(key, stream, max_size=limit, with_md5=with_md5)
     except FileTooLarge:
         raise PayloadTooLarge(f"File is too large: the limit is {limit} bytes.") from None
     return record_file(session, project_id, name, version, file_path, key, stored.size, stored.sha256,
