@@ -152,6 +152,15 @@ def wait_chart(page, selector: str):
     return page.locator(selector)
 
 
+def wait_all_charts(page) -> None:
+    """Until no chart on the page is still loading: a chart that draws (or adds its note)
+    after another one changes the layout, and moves that one under a pointer or a drag."""
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-chart=metric], [data-chart=compare]')]"
+        ".every(e => ['drawn', 'message'].includes(e.getAttribute('data-state')))"
+    )
+
+
 # --------------------------------------------------------------------------- pages load
 def test_experiments_list_search_and_empty_state(live, make_page, shot, seeded):
     page = make_page()
@@ -251,9 +260,14 @@ def test_nested_runs_and_runs_chart(make_page, shot, seeded):
 
 def test_run_page_charts_draw_zoom_and_respond_to_controls(make_page, shot, seeded):
     page = make_page()
+    # Taller than the page: when the charts have drawn, the page would otherwise grow a
+    # scrollbar, the window fires "resize" and every chart redraws 150 ms later, replacing
+    # the overlay under a hover or a drag that started in between (seen: a lost zoom).
+    page.set_viewport_size({"width": 1360, "height": 2400})
     page.goto(f"{P}/ml/candidates/{iid(seeded, 'long-history')}")
     selector = "[data-chart=metric][data-key=train_loss]"
     chart = wait_chart(page, selector)
+    wait_all_charts(page)
     drawn = int(chart.locator("svg").get_attribute("data-point-count"))
     # 30,000 logged points arrive as about one bucket per pixel column, sampled
     assert 50 <= drawn <= 1000
