@@ -342,7 +342,7 @@ def files_view(project: Any, project_id: str, package_id: int) -> Response:
     per_page = _int_arg("per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
     page = _int_arg("page", 1)
     chunk = files[(page - 1) * per_page: page * per_page]
-    pkg.fill_missing_md5(session, chunk)
+    pkg.fill_missing_md5(chunk)
     return _json([package_file_json(f) for f in chunk], headers=_offset_headers(page, per_page, len(files)))
 
 

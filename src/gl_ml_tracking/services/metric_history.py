@@ -87,12 +87,6 @@ def _cursor_after(row: tuple) -> list[int]:
     return [row[1], row[2], row[0]]
 
 
-def iter_history(session: Session, run_pk: int, key: str) -> Iterator[tuple]:
-    """Every point, in bounded chunks (for old clients that do not page)."""
-    for rows in iter_history_chunks(session, run_pk, key):
-        yield from rows
-
-
 def iter_history_chunks(session: Session, run_pk: int, key: str) -> Iterator[list]:
     """Every point, as lists of at most ``STREAM_CHUNK`` rows."""
     cursor = None

@@ -359,10 +359,10 @@ def package_files(session: Session, package: Package, prefix: str = "") -> list[
     return list(session.scalars(stmt.order_by(PackageFile.file_path)))
 
 
-def fill_missing_md5(session: Session, files: Iterable[PackageFile], storage: Optional[Storage] = None) -> None:
+def fill_missing_md5(files: Iterable[PackageFile], storage: Optional[Storage] = None) -> None:
     """Compute and record the md5 of files stored without one (MLflow artifact uploads
-    skip it: it was the slowest part of an upload, and only this API shows it). The row
-    is updated in the caller's transaction, so each file is read back at most once."""
+    skip it: it was the slowest part of an upload, and only this API shows it). The rows
+    are updated in the caller's transaction, so each file is read back at most once."""
     missing = [f for f in files if f.md5 is None]
     if not missing:
         return

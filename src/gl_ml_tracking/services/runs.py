@@ -383,14 +383,14 @@ def parse_metrics(raws: Sequence[Any]) -> list[MetricIn]:
     return parsed
 
 
+def _metric_values(m: MetricIn) -> dict:
+    """A point's column values (NaN is stored as NULL with is_nan set)."""
+    nan = math.isnan(m.value)
+    return {"key": m.key, "value": None if nan else m.value, "is_nan": nan, "timestamp": m.timestamp, "step": m.step}
+
+
 def _metric_rows(run_pk: int, metrics: Sequence[MetricIn]) -> list[dict]:
-    rows = []
-    for m in metrics:
-        nan = math.isnan(m.value)
-        rows.append(
-            {"run_id": run_pk, "key": m.key, "value": None if nan else m.value, "is_nan": nan, "timestamp": m.timestamp, "step": m.step}
-        )
-    return rows
+    return [{"run_id": run_pk, **_metric_values(m)} for m in metrics]
 
 
 def _sort_key(m: MetricIn) -> tuple:
@@ -461,9 +461,7 @@ def _keeping_the_latest(stmt) -> Any:
 
 
 def _point_params(project_id: str, run_uuid: str, m: MetricIn) -> dict:
-    nan = m.value != m.value
-    return {"run_uuid": run_uuid, "project_id": project_id, "key": m.key, "value": None if nan else m.value,
-            "is_nan": nan, "timestamp": m.timestamp, "step": m.step}
+    return {"run_uuid": run_uuid, "project_id": project_id, **_metric_values(m)}
 
 
 def _point_select(run_pk: Any) -> Any:

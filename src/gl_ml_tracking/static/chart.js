@@ -107,8 +107,28 @@
     this.series = [];
     this.view = null; // [x0, x1] when zoomed locally
     this.zoomed = false;
+    this.dragging = false;
     this.el.classList.add('glml-chart-ready');
   }
+
+  // Redraw for a new size, but not under a drag: drawing replaces the overlay, and
+  // the drag's mouseup would reach a new one that knows nothing of it (the zoom is
+  // lost). The page grows a scrollbar, and so resizes, just as its charts load.
+  GLMLChart.prototype.redraw = function () {
+    if (this.dragging) {
+      this.el.setAttribute('data-redraw-pending', 'true');
+      return;
+    }
+    this.draw();
+  };
+
+  GLMLChart.prototype.endDrag = function () {
+    this.dragging = false;
+    if (this.el.getAttribute('data-redraw-pending')) {
+      this.el.removeAttribute('data-redraw-pending');
+      this.draw();
+    }
+  };
 
   GLMLChart.palette = PALETTE;
 
@@ -386,6 +406,7 @@
     overlay.addEventListener('mousedown', function (event) {
       if (event.button !== 0) { return; }
       dragStart = localX(event);
+      self.dragging = true;
       event.preventDefault();
     });
     var finish = function (event) {
@@ -394,7 +415,9 @@
       var a = Math.min(dragStart, px), b = Math.max(dragStart, px);
       dragStart = null;
       box.setAttribute('visibility', 'hidden');
-      if (b - a < 6) { return; }
+      if (b - a < 6) { self.endDrag(); return; }
+      self.dragging = false;  // a zoom draws anew anyway
+      self.el.removeAttribute('data-redraw-pending');
       var lo = self.scale.invX(a), hi = self.scale.invX(b);
       if (self.options.onZoom) {
         self.zoomed = true;
@@ -405,7 +428,12 @@
       }
     };
     overlay.addEventListener('mouseup', finish);
-    root.addEventListener('mouseleave', function () { dragStart = null; box.setAttribute('visibility', 'hidden'); });
+    root.addEventListener('mouseleave', function () {
+      if (dragStart === null) { return; }
+      dragStart = null;
+      box.setAttribute('visibility', 'hidden');
+      self.endDrag();
+    });
     overlay.addEventListener('dblclick', function () { self.resetZoom(); });
     overlay.addEventListener('click', function (event) {
       if (self.mode !== 'points' || !self.options.onPointClick) { return; }

@@ -235,7 +235,7 @@
   window.addEventListener('resize', function () {
     window.clearTimeout(resizeTimer);
     resizeTimer = window.setTimeout(function () {
-      remoteCharts.forEach(function (c) { c.chart.draw(); });
+      remoteCharts.forEach(function (c) { c.chart.redraw(); });
     }, 150);
   });
 }());
