@@ -16,6 +16,7 @@ import requests
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
+from gl_ml_tracking import get_state
 from liveserver import build_app, migrate_and_seed, serve
 from s3_server import apply_s3_env
 
@@ -311,7 +312,7 @@ def small_multipart(monkeypatch):
 def local_multipart(forge, monkeypatch):
     """Multipart uploads on local storage, which "auto" leaves off. The client caches the
     server-info answer per process, so it is told to try multipart directly."""
-    monkeypatch.setitem(forge.app.config, "GL_ML_TRACKING_MULTIPART_UPLOADS", True)
+    monkeypatch.setattr(get_state(forge.app).config, "multipart_uploads", True)
     monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
 
 
@@ -371,7 +372,7 @@ def test_multipart_part_urls_need_the_signed_token(mlflow_client, forge, local_m
 @pytest.mark.parametrize("setting", [False, "auto"])  # "auto" on local storage: off
 def test_multipart_disabled_falls_back_to_a_plain_put(mlflow_client, forge, tmp_path, caplog, small_multipart,
                                                      monkeypatch, setting):
-    monkeypatch.setitem(forge.app.config, "GL_ML_TRACKING_MULTIPART_UPLOADS", setting)
+    monkeypatch.setattr(get_state(forge.app).config, "multipart_uploads", setting)
     monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")  # the client tries anyway
     _exp, run = _new_run(mlflow_client)
     data = os.urandom(6 * 1024 * 1024)

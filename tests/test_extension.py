@@ -40,6 +40,19 @@ def test_config_defaults_and_state(tmp_path):
             assert app.config[key] == value
     state = app.extensions["gl_ml_tracking"]
     assert state.extension is ml and get_state(app) is state
+    # Read once into the state: every key is an attribute, with the effective value.
+    assert state.config.max_file_size == DEFAULTS["GL_ML_TRACKING_MAX_FILE_SIZE"]
+    assert state.config.api_prefix == app.config["GL_ML_TRACKING_API_PREFIX"]
+
+
+def test_a_second_init_app_on_the_same_app_is_refused(tmp_path):
+    app, ml = make_app(tmp_path, "twice")
+    rules = len(list(app.url_map.iter_rules()))
+    with pytest.raises(RuntimeError, match="already registered"):
+        ml.init_app(app)
+    with pytest.raises(RuntimeError, match="already registered"):
+        MLTracking(app)
+    assert len(list(app.url_map.iter_rules())) == rules  # nothing mounted twice
 
 
 def test_host_db_is_reused(tmp_path):

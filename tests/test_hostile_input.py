@@ -17,6 +17,8 @@ from typing import Any, Optional
 import pytest
 import requests
 
+from gl_ml_tracking import get_state
+
 API = "/api/2.0/mlflow/"
 
 
@@ -124,8 +126,9 @@ def test_files_past_the_size_limit_are_413_and_not_kept(setup, forge):
     """Package and artifact uploads past GL_ML_TRACKING_MAX_FILE_SIZE (lowered here),
     announced by Content-Length or discovered while streaming a chunked body."""
     s, base = setup["session"], setup["base"]
-    old = forge.app.config["GL_ML_TRACKING_MAX_FILE_SIZE"]
-    forge.app.config["GL_ML_TRACKING_MAX_FILE_SIZE"] = 4096
+    settings = get_state(forge.app).config  # read once at init_app: the live value is here
+    old = settings.max_file_size
+    settings.max_file_size = 4096
     try:
         targets = [forge.base_url + "/api/v4/projects/1/packages/generic/toolarge/1.0.0/big.bin",
                    base + "/api/2.0/mlflow-artifacts/artifacts/" + setup["artifact_dir"] + "/toolarge.bin"]
@@ -138,7 +141,7 @@ def test_files_past_the_size_limit_are_413_and_not_kept(setup, forge):
             assert s.get(url).status_code == 404  # nothing kept
             assert s.put(url, data=b"z" * 100).status_code in (200, 201)  # under the limit: fine
     finally:
-        forge.app.config["GL_ML_TRACKING_MAX_FILE_SIZE"] = old
+        settings.max_file_size = old
 
 
 @pytest.mark.parametrize("depth", [50, 1000, 100_000])

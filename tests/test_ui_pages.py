@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from gl_ml_tracking import get_state
 from liveserver import build_app, migrate_and_seed, serve
 from ui_seed import (
     XSS,
@@ -151,7 +152,7 @@ def test_security_headers_on_pages_and_json(anon, seeded):
 def test_pages_embed_in_the_hosts_layout(ui_forge, anon, monkeypatch):
     """GL_ML_TRACKING_BASE_TEMPLATE swaps our frame for the host's (here the
     forge's own base template, which has title and content blocks)."""
-    monkeypatch.setitem(ui_forge.app.config, "GL_ML_TRACKING_BASE_TEMPLATE", "forge/base.html")
+    monkeypatch.setattr(get_state(ui_forge.app).config, "base_template", "forge/base.html")
     body = text(anon.get(f"{P}/ml/experiments"))
     assert '<a class="brand" href="/">Forge</a>' in body and "glml-standalone" not in body
     assert 'data-testid="experiments-table"' in body and "<title>Model experiments · MNIST · Forge</title>" in body

@@ -8,7 +8,7 @@ from flask import request
 
 from . import hooks
 from .errors import PermissionDenied, ProjectNotFound, Unauthenticated
-from .extension import get_state
+from .state import get_state
 
 def _request_cache() -> dict:
     # Per request, not per app context: a test (or a host) may keep one app

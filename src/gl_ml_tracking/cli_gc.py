@@ -19,7 +19,7 @@ from flask.cli import with_appcontext
 def gc_command(dry_run: bool, grace_hours: float, quiet: bool) -> None:
     """Find and remove orphan packages (their run, experiment, logged model or model version
     is gone) and orphan storage objects (no package file refers to them)."""
-    from .extension import get_state
+    from .state import get_state
     from .services import gc
 
     state = get_state()

@@ -1,9 +1,14 @@
 """Configuration keys, all under ``GL_ML_TRACKING_``, with their defaults.
 
 ``init_app`` copies every default the host did not set into ``app.config`` so
-that the effective value is always visible there. The README lists them.
+that the effective value is always visible there, then reads them once into a
+``Settings`` object on the extension state (``get_state().config``): code reads
+``config.max_file_size``, never a key with a default of its own. The README lists
+them. A leaf module: it imports nothing of this package.
 """
 from __future__ import annotations
+
+from typing import Any, Mapping
 
 PREFIX = "GL_ML_TRACKING_"
 
@@ -60,3 +65,22 @@ DEFAULTS: dict[str, object] = {
     # the storage assembles parts itself (S3), not on local files (see Storage).
     "GL_ML_TRACKING_MULTIPART_UPLOADS": "auto",
 }
+
+
+class Settings:
+    """The effective ``GL_ML_TRACKING_*`` values of one app, read once by
+    ``init_app``: ``GL_ML_TRACKING_MAX_FILE_SIZE`` is ``settings.max_file_size``.
+    Change a value after ``init_app`` on this object (tests do), not in
+    ``app.config``."""
+
+    def __init__(self, mapping: Mapping[str, Any]) -> None:
+        for key, default in DEFAULTS.items():
+            setattr(self, attribute_name(key), mapping.get(key, default))
+
+    def __repr__(self) -> str:
+        return f"Settings({vars(self)!r})"
+
+
+def attribute_name(key: str) -> str:
+    """``GL_ML_TRACKING_MAX_FILE_SIZE`` -> ``max_file_size``."""
+    return key[len(PREFIX):].lower()

@@ -1,45 +1,20 @@
 """The ``MLTracking`` Flask extension object."""
 from __future__ import annotations
 
+import functools
 import os
-from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from flask import Flask, current_app
+from flask import Flask
 
 from . import hooks as hooks_module
-from .config import DEFAULTS
+from .blueprints import register_blueprints
+from .cli import ml_tracking_cli
+from .config import DEFAULTS, Settings
+from .registry.storage import storage_from_config
+from .state import EXTENSION_KEY, TrackingState, get_state
 
-EXTENSION_KEY = "gl_ml_tracking"
-
-
-@dataclass
-class TrackingState:
-    """What one app's extension holds, in ``app.extensions["gl_ml_tracking"]``."""
-
-    extension: "MLTracking"
-    db: Any  # a flask_sqlalchemy.SQLAlchemy
-    storage: Any = None  # a registry.storage.Storage, created lazily
-    extra: dict = field(default_factory=dict)
-
-    def hook(self, name: str) -> Callable[..., Any]:
-        return self.extension._hooks.get(name) or hooks_module.DEFAULT_HOOKS[name]
-
-    @property
-    def session(self):
-        return self.db.session
-
-    def get_storage(self):
-        if self.storage is None:
-            from .registry.storage import storage_from_config
-
-            self.storage = storage_from_config(current_app.config, current_app.instance_path)
-        return self.storage
-
-
-def get_state(app: Optional[Flask] = None) -> TrackingState:
-    app = app or current_app
-    return app.extensions[EXTENSION_KEY]
+__all__ = ["MLTracking", "TrackingState", "get_state", "EXTENSION_KEY"]
 
 
 def _tune_sqlite(engine: Any) -> None:
@@ -113,19 +88,27 @@ class MLTracking:
 
     # -- wiring ----------------------------------------------------------------
     def init_app(self, app: Flask, db: Any = None) -> None:
+        if EXTENSION_KEY in app.extensions:
+            # As Flask-SQLAlchemy: a second registration would mount every blueprint twice.
+            raise RuntimeError("gl-ml-tracking is already registered on this Flask app; call init_app once per app.")
         for key, value in DEFAULTS.items():
             app.config.setdefault(key, value)
+        settings = Settings(app.config)
         db = db or self._db or self._find_or_make_db(app)
-        state = TrackingState(extension=self, db=db)
+        state = TrackingState(
+            db=db,
+            config=settings,
+            hooks=self._hooks,
+            default_hooks=hooks_module.DEFAULT_HOOKS,
+            storage_factory=functools.partial(storage_from_config, app.config, app.instance_path),
+            extension=self,
+        )
         app.extensions[EXTENSION_KEY] = state
-        if app.config["GL_ML_TRACKING_SQLITE_PRAGMAS"]:
+        if settings.sqlite_pragmas:
             with app.app_context():
                 _tune_sqlite(db.engine)
 
-        from .blueprints import register_blueprints
-        from .cli import ml_tracking_cli
-
-        register_blueprints(app)
+        register_blueprints(app, settings)
         if "ml-tracking" not in app.cli.commands:
             app.cli.add_command(ml_tracking_cli)
 
@@ -136,7 +119,7 @@ class MLTracking:
             return existing
         from flask_sqlalchemy import SQLAlchemy
 
-        uri = app.config.get("GL_ML_TRACKING_DATABASE_URI")
+        uri = app.config["GL_ML_TRACKING_DATABASE_URI"]
         if not uri:
             os.makedirs(app.instance_path, exist_ok=True)
             uri = "sqlite:///" + os.path.join(app.instance_path, "ml_tracking.db")

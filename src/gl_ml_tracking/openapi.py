@@ -53,7 +53,7 @@ def build_openapi(routes: Optional[Iterable[Any]] = None, server_url: str = "/",
         from apispec.ext.marshmallow import MarshmallowPlugin
     except ImportError as exc:  # pragma: no cover - apispec is a declared dependency
         raise RuntimeError("Publishing the OpenAPI document needs the 'apispec' package.") from exc
-    from . import __version__
+    from .version import __version__
 
     if routes is None:
         from .blueprints import mlflow_api  # noqa: F401  (importing it fills ROUTES)

@@ -2,28 +2,21 @@
 the ones enabled in config under their configured prefixes."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 
+from .ci_views import register_ci_views
+from .mlflow_api import make_blueprint as make_api
+from .packages import make_blueprint as make_packages
+from .ui import make_blueprint as make_ui
 
-def register_blueprints(app: Flask) -> None:
-    cfg = app.config
-    if cfg["GL_ML_TRACKING_ENABLE_API"]:
-        from .mlflow_api import make_blueprint as make_api
 
-        app.register_blueprint(make_api(), url_prefix=cfg["GL_ML_TRACKING_API_PREFIX"])
-    if cfg["GL_ML_TRACKING_ENABLE_PACKAGES"]:
-        try:
-            from .packages import make_blueprint as make_packages
-        except ImportError:  # filled in by the registry work
-            make_packages = None
-        if make_packages:
-            app.register_blueprint(make_packages(), url_prefix=cfg["GL_ML_TRACKING_PACKAGES_PREFIX"])
-    if cfg["GL_ML_TRACKING_ENABLE_UI"]:
-        try:
-            from .ui import make_blueprint as make_ui
-        except ImportError:
-            make_ui = None
-        if make_ui:
-            app.register_blueprint(make_ui(), url_prefix=cfg["GL_ML_TRACKING_UI_PREFIX"])
-    from .ci_views import register_ci_views  # CI: merge-request view, run CI info, runs by pipeline/MR
-    register_ci_views(app)
+def register_blueprints(app: Flask, settings: Any) -> None:
+    if settings.enable_api:
+        app.register_blueprint(make_api(), url_prefix=settings.api_prefix)
+    if settings.enable_packages:
+        app.register_blueprint(make_packages(), url_prefix=settings.packages_prefix)
+    if settings.enable_ui:
+        app.register_blueprint(make_ui(), url_prefix=settings.ui_prefix)
+    register_ci_views(app)  # CI: merge-request view, run CI info, runs by pipeline/MR

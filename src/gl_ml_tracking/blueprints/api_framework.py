@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from .. import access
 from ..errors import InvalidParameter, MlflowError, PayloadTooLarge
-from ..extension import get_state
+from ..state import get_state
 from ..hooks import (
     READ_MODEL_EXPERIMENTS,
     READ_MODEL_REGISTRY,
@@ -111,7 +111,7 @@ def _read_args(spec: RouteSpec) -> dict:
         args[key] = values if len(values) > 1 or key.endswith("_ids") else values[0]
     if not spec.json_body or request.method in ("GET", "HEAD"):
         return args
-    limit = current_app.config["GL_ML_TRACKING_MAX_JSON_BODY"]
+    limit = get_state().config.max_json_body
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"Request body of {request.content_length} bytes exceeds the limit of {limit} bytes.")
     raw = request.stream.read(limit + 1)

@@ -17,7 +17,7 @@ from flask import current_app, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from ..errors import InvalidParameter, ProjectNotFound, ResourceDoesNotExist
-from ..extension import get_state
+from ..state import get_state
 from ..hooks import READ_MODEL_EXPERIMENTS, READ_PACKAGE, WRITE_MODEL_EXPERIMENTS, WRITE_PACKAGE
 from ..services import artifacts as artifact_service
 from ..services import packages as pkg
@@ -101,7 +101,7 @@ def server_info(ctx: ApiContext):
 
 
 def _multipart_enabled() -> bool:
-    setting = current_app.config.get("GL_ML_TRACKING_MULTIPART_UPLOADS")
+    setting = get_state().config.multipart_uploads
     if setting == "auto":
         return get_state().get_storage().assembles_parts_cheaply
     return bool(setting)

@@ -26,7 +26,7 @@ from flask import Blueprint, Flask, abort, current_app, render_template, request
 
 from .. import access
 from ..errors import InvalidParameter, MlflowError
-from ..extension import get_state
+from ..state import get_state
 from ..hooks import READ_BUILD, READ_MODEL_EXPERIMENTS
 from ..services import ci_info
 from ..services.merge_request_view import merge_request_view
@@ -54,7 +54,7 @@ def ui_url(project: Any, suffix: str) -> str:
     """A page of this project under the configured UI prefix (the run and
     experiment pages belong to the UI blueprint; their paths follow GitLab)."""
     path = quote(project.full_path, safe="/")
-    prefix = _PROJECT_PATH.sub(lambda _m: path, current_app.config["GL_ML_TRACKING_UI_PREFIX"])
+    prefix = _PROJECT_PATH.sub(lambda _m: path, get_state().config.ui_prefix)
     return request.script_root + prefix + suffix
 
 
@@ -123,7 +123,7 @@ def merge_request_page(project_path: str, iid: int):
         abort(error.status if error.status in (400, 403, 404) else 500)
     return render_template(
         "gl_ml_tracking/merge_request.html",
-        base_template=current_app.config["GL_ML_TRACKING_BASE_TEMPLATE"],
+        base_template=get_state().config.base_template,
         project=project,
         view=_table_rows(view),
         experiments_url=ui_url(project, "/ml/experiments"),

@@ -36,7 +36,7 @@ from werkzeug.wsgi import wrap_file
 
 from .. import access
 from ..errors import InvalidParameter, MlflowError, ResourceDoesNotExist
-from ..extension import get_state
+from ..state import get_state
 from ..hooks import READ_PACKAGE, WRITE_PACKAGE
 from ..models import Package, PackageFile
 from ..registry.storage import DEFAULT_CHUNK_SIZE, content_disposition
@@ -142,7 +142,7 @@ def file_response(file: PackageFile, *, head: bool = False, allow_redirect: bool
     }
     if request.if_none_match and request.if_none_match.contains(file.sha256):
         return Response(status=304, headers=headers)
-    if allow_redirect and not head and current_app.config.get("GL_ML_TRACKING_S3_PRESIGNED_DOWNLOADS"):
+    if allow_redirect and not head and get_state().config.s3_presigned_downloads:
         url = storage.presigned_url(file.storage_key, filename=name)
         if url:
             return redirect(url, code=302)

@@ -18,10 +18,10 @@ from flask import Blueprint, g
 
 from ..errors import MlflowError
 from ..services.csrf import CsrfError
+from ..state import get_state
 from . import ui_experiments, ui_links, ui_registry, ui_runs, ui_trash
 from .ui_support import (
     BP_NAME,
-    DEFAULT_STATIC_PREFIX,
     STATIC_BP_NAME,
     TemplateHelpers,
     handle_error,
@@ -45,7 +45,7 @@ def make_static_blueprint() -> Blueprint:
 def _register_static(state) -> None:
     app = state.app
     if STATIC_BP_NAME not in app.blueprints:
-        prefix = app.config.get("GL_ML_TRACKING_UI_STATIC_PREFIX", DEFAULT_STATIC_PREFIX)
+        prefix = get_state(app).config.ui_static_prefix
         app.register_blueprint(make_static_blueprint(), url_prefix=prefix)
 
 
@@ -63,7 +63,7 @@ def make_blueprint() -> Blueprint:
 
     @bp.context_processor
     def helpers():
-        return {"glml": TemplateHelpers}
+        return {"glml": TemplateHelpers, "base_template": get_state().config.base_template}
 
     bp.after_request(security_headers)
     bp.register_error_handler(MlflowError, handle_error)

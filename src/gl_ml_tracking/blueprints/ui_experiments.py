@@ -22,7 +22,7 @@ from ..services.runs import PARENT_RUN_TAG
 from .ui_support import (
     PageContext,
     commit_or_rollback,
-    config,
+    settings,
     done,
     load_page,
     load_write_page,
@@ -81,7 +81,7 @@ def experiments_list():
             session, ctx.project_id,
             filter_string=_name_filter(search) if search else "",
             view_type="ACTIVE_ONLY",
-            max_results=config("GL_ML_TRACKING_UI_PAGE_SIZE", 20),
+            max_results=settings().ui_page_size,
             order_by=EXPERIMENTS_SORTS[sort][1],
             page_token=request.args.get("page_token") or None,
         )
@@ -215,7 +215,7 @@ def _search_page(ctx: PageContext, experiment, order_expr: Optional[str], descen
         ctx.session, ctx.project_id, [experiment.id],
         filter_string=request.args.get("filter", ""),
         run_view_type=view,
-        max_results=config("GL_ML_TRACKING_RUNS_PAGE_SIZE", 30),
+        max_results=settings().runs_page_size,
         order_by=order_by,
         page_token=request.args.get("page_token") or None,
     )

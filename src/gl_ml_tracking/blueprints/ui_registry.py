@@ -10,7 +10,7 @@ from ..services import model_registry as registry
 from ..services import packages as pkg
 from ..services import ui_queries as q
 from ..services.markdown_safe import render_markdown
-from .ui_support import config, load_page, render, token_pager
+from .ui_support import settings, load_page, render, token_pager
 
 VERSIONS_PAGE = 50
 
@@ -41,7 +41,7 @@ def models_list():
     try:
         models, next_token = registry.search_registered_models(
             session, ctx.project_id, f"name ILIKE {_quoted('%' + search + '%')}" if search else None,
-            config("GL_ML_TRACKING_UI_PAGE_SIZE", 20), ["last_updated_timestamp DESC"],
+            settings().ui_page_size, ["last_updated_timestamp DESC"],
             request.args.get("page_token") or None)
     except InvalidParameter as exc:
         error = exc.message
@@ -73,7 +73,7 @@ def packages_list():
     search = request.args.get("search", "").strip()[:255]
     after = request.args.get("after", "")
     page = pkg.list_packages(session, ctx.project_id, package_name=search or None, sort="desc",
-                             per_page=config("GL_ML_TRACKING_UI_PAGE_SIZE", 20), keyset=True,
+                             per_page=settings().ui_page_size, keyset=True,
                              after_id=int(after) if after.isdecimal() else None)
     sizes = q.package_sizes(session, [p.id for p in page.packages])
     return render("packages.html", packages=page.packages, sizes=sizes, search=search,

@@ -29,7 +29,7 @@ from ..services.uris import experiment_package_name, run_artifact_uri
 from .ui_support import (
     PageContext,
     commit_or_rollback,
-    config,
+    settings,
     done,
     load_page,
     load_write_page,
@@ -108,7 +108,7 @@ def _path_crumbs(directory: str) -> list[tuple[str, str]]:
 def _preview(ctx: PageContext, name: str, version: str, path: str) -> dict:
     """What the page shows for the selected artifact, reading at most
     GL_ML_TRACKING_PREVIEW_MAX_BYTES from storage."""
-    limit = int(config("GL_ML_TRACKING_PREVIEW_MAX_BYTES", 1024**2))
+    limit = int(settings().preview_max_bytes)
     try:
         file = artifact_service.get_artifact_file(ctx.session, ctx.project_id, name, version, path)
     except ResourceDoesNotExist:

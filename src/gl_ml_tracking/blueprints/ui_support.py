@@ -14,27 +14,22 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 from urllib.parse import urlencode
 
-from ..config import DEFAULTS
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from .. import access
 from .. import hooks as perms
 from ..errors import InvalidParameter, MlflowError, PermissionDenied, ResourceDoesNotExist
-from ..extension import get_state
+from ..state import get_state
 from ..services import csrf
 
 BP_NAME = "gl_ml_tracking_ui"
 STATIC_BP_NAME = "gl_ml_tracking_static"
-DEFAULT_STATIC_PREFIX = "/-/gl-ml-tracking/static"
-# Content-Security-Policy of the pages: scripts only from our static files (no
-# inline script anywhere), no plugins, no foreign frames. Inline *styles* are
-# allowed so that a host's own base template (which may carry a <style>) works.
-DEFAULT_CSP = DEFAULTS["GL_ML_TRACKING_UI_CSP"]
 
 
-def config(key: str, default: Any = None) -> Any:
-    return current_app.config.get(key, default)
+def settings() -> Any:
+    """The extension's settings (``config.Settings``) for the current app."""
+    return get_state().config
 
 
 # --------------------------------------------------------------------------- page context
@@ -190,7 +185,7 @@ STATUS_BADGES = {
 
 
 def static_url(filename: str) -> str:
-    from .. import __version__
+    from ..version import __version__
 
     return url_for(f"{STATIC_BP_NAME}.static", filename=filename, v=__version__)
 
@@ -240,7 +235,7 @@ def project_web_url(project: Any) -> str:
 
 
 def tracking_uri(project: Any) -> str:
-    prefix = config("GL_ML_TRACKING_API_PREFIX")
+    prefix = settings().api_prefix
     import re
 
     path = re.sub(r"<(?:[a-z]+:)?project_ref>", str(project.id), prefix)
@@ -293,7 +288,7 @@ class TemplateHelpers:
     @staticmethod
     def tokens_url() -> Optional[str]:
         """Where the host lets users create access tokens (GL_ML_TRACKING_UI_TOKENS_URL)."""
-        return config("GL_ML_TRACKING_UI_TOKENS_URL")
+        return settings().ui_tokens_url
 
     @staticmethod
     def mlflow_snippet(uri: str) -> str:
@@ -343,12 +338,12 @@ def handle_error(exc: Exception):
 
 
 def security_headers(response):
-    frame_option = config("GL_ML_TRACKING_UI_FRAME_OPTIONS", "SAMEORIGIN")
+    frame_option = settings().ui_frame_options
     if frame_option:
         response.headers.setdefault("X-Frame-Options", frame_option)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    policy = config("GL_ML_TRACKING_UI_CSP", DEFAULT_CSP)
+    policy = settings().ui_csp
     if policy and "Content-Security-Policy" not in response.headers:
         ancestors = {"DENY": "'none'", "SAMEORIGIN": "'self'"}.get(str(frame_option).upper())
         if ancestors and "frame-ancestors" not in policy:

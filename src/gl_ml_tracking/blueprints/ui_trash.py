@@ -9,7 +9,7 @@ from ..services import experiments as exp_service
 from ..services import runs as run_service
 from ..services import trash as trash_service
 from ..services import ui_queries as q
-from .ui_support import commit_or_rollback, config, done, load_page, load_write_page, render
+from .ui_support import commit_or_rollback, settings, done, load_page, load_write_page, render
 
 
 def register(bp) -> None:
@@ -24,7 +24,7 @@ def register(bp) -> None:
 def trash_page():
     ctx = load_page()
     session = ctx.session
-    size = config("GL_ML_TRACKING_UI_PAGE_SIZE", 20)
+    size = settings().ui_page_size
     experiments = q.deleted_experiments_page(session, ctx.project_id, size, request.args.get("experiments_cursor"))
     runs = q.deleted_runs_page(session, ctx.project_id, size, request.args.get("runs_cursor"))
     counts = q.run_counts(session, ctx.project_id, [e.id for e in experiments.items])

@@ -45,7 +45,7 @@ from sqlalchemy import and_, bindparam, false, select
 
 from .. import access
 from ..errors import InvalidParameter
-from ..extension import get_state
+from ..state import get_state
 from ..hooks import READ_BUILD
 from ..models import ACTIVE, Experiment, Run
 from .ci_link import resolve_job

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from sqlalchemy.orm import Session
 
-from ..extension import get_state
+from ..state import get_state
 from ..models import Run
 from .runs import CI_JOB_TAG
 

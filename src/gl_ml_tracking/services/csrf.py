@@ -15,7 +15,9 @@ import secrets
 from typing import Optional
 from urllib.parse import urlsplit
 
-from flask import current_app, request, session
+from flask import request, session
+
+from ..state import get_state
 
 SESSION_KEY = "_glml_csrf"
 FORM_FIELD = "_glml_csrf"
@@ -48,7 +50,7 @@ def check_csrf(sent: Optional[str] = None) -> None:
     whose proxy hides the public host name can turn that second check off with
     ``GL_ML_TRACKING_UI_CHECK_ORIGIN = False``; the token check stays)."""
     origin = request.headers.get("Origin")
-    check_origin = current_app.config.get("GL_ML_TRACKING_UI_CHECK_ORIGIN", True)
+    check_origin = get_state().config.ui_check_origin
     if check_origin and origin and origin != "null" and not _same_host(origin):
         raise CsrfError("The request came from another site.")
     if sent is None:

@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterable, Iterator, Optional
 from urllib.parse import unquote
 
-from flask import current_app
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter, PayloadTooLarge, ResourceDoesNotExist
-from ..extension import get_state
+from ..state import get_state
 from ..models import Package, PackageFile
 from ..registry.storage import FileTooLarge, Storage
 from .common import dialect_insert, now_ms
@@ -154,7 +153,7 @@ def _storage(storage: Optional[Storage]) -> Storage:
 
 
 def max_file_size() -> int:
-    return int(current_app.config["GL_ML_TRACKING_MAX_FILE_SIZE"])
+    return int(get_state().config.max_file_size)
 
 
 _SAFE_PROJECT_RE = re.compile(r"\A[A-Za-z0-9_\-]{1,64}\Z")
