@@ -9,7 +9,7 @@ import random
 import pytest
 
 from gl_ml_tracking.errors import InvalidParameter
-from gl_ml_tracking.services.search_filter import (
+from gl_ml_tracking.search.grammar import (
     ATTRIBUTE,
     DATASET,
     METRIC,
@@ -20,6 +20,8 @@ from gl_ml_tracking.services.search_filter import (
     Or,
     OrderBy,
     comparisons,
+)
+from gl_ml_tracking.search.grammars import (
     parse_experiment_filter,
     parse_experiment_order_by,
     parse_run_filter,

@@ -29,8 +29,9 @@ from gl_ml_tracking.models import (
     RunInput,
     RunTag,
 )
+from gl_ml_tracking.search.tokens import decode_token, encode_token
 from gl_ml_tracking.services import uris
-from gl_ml_tracking.services.search import search_experiments, search_runs
+from gl_ml_tracking.services.search import EXPERIMENTS_TOKEN_KIND, RUNS_TOKEN_KIND, search_experiments, search_runs
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 if PG_URL.startswith("postgresql://"):
@@ -460,6 +461,12 @@ def test_bad_filter_and_order_raise_invalid_parameter(engine, data):
 
 
 def _token(payload) -> str:
+    """``payload`` signed as a runs token (outside an app: with the fallback key), so the
+    checks after the signature's are reached."""
+    return encode_token(payload, RUNS_TOKEN_KIND)
+
+
+def _unsigned(payload) -> str:
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
 
 
@@ -467,12 +474,18 @@ def test_page_token_errors(engine, data):
     with Session(engine) as s:
         _, token = search_runs(s, "p1", [data["e1"]], "metrics.acc > 0", max_results=1, order_by=["metrics.acc"])
         assert token
-        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        body = decode_token(token, RUNS_TOKEN_KIND)
         assert body["v"] == 1 and len(body["f"]) == 16 and isinstance(body["k"], list)
+        payload, _, signature = token.rpartition(".")  # payload: ".<zlib>" when compressed
         bad_tokens = [
             "not base64!!",
             "e30",  # {}
             base64.b64encode(b"\xff\xfe").decode(),
+            _unsigned(body),  # the cursor of before signing
+            payload + ".",
+            payload[:5] + ("A" if payload[5] != "A" else "B") + payload[6:] + "." + signature,  # one byte changed
+            payload + "." + signature[::-1],
+            encode_token(body, EXPERIMENTS_TOKEN_KIND),  # a token of another listing
             _token({"offset": 5}),
             _token({**body, "v": 2}),
             _token({**body, "k": body["k"][:-1]}),
@@ -696,10 +709,10 @@ def test_equality_filters_give_the_same_runs_either_way(engine, data, monkeypatc
     """On SQLite an equality filter on a param or tag either drives the query from the
     (key, value) index or probes each run, by how many rows match: both forms must find
     the same runs, in the same order, page after page."""
-    from gl_ml_tracking.services import search as search_service
+    from gl_ml_tracking.services import run_search_sql
 
     assert EQUALITY_FILTERS
-    monkeypatch.setattr(search_service, "SQLITE_DRIVING_FILTER_MAX_ROWS", driving_max)
+    monkeypatch.setattr(run_search_sql, "SQLITE_DRIVING_FILTER_MAX_ROWS", driving_max)
     for filter_string, expected in EQUALITY_FILTERS:
         assert set(_names(engine, data, filter_string)) == expected, filter_string
         by_name = _names(engine, data, filter_string, order_by=["attributes.run_name"], page=1)

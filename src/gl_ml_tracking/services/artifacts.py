@@ -23,7 +23,7 @@ artifact path ``<X>``                              package name                v
   ``m-``, so the two never collide, and deleting an experiment's package removes both.
 * Registered model versions (GitLab's convention: a package named after the model, version
   = the version number, type ``ml_model``) are the model registry's business; it can share a
-  logged model's files without copying bytes with ``services.packages.share_files``.
+  logged model's files without copying bytes with ``services.package_writes.share_files``.
 
 Every path is resolved inside the current project only, and the run (or logged model) must
 exist there: ``resolve_artifact_path`` raises ResourceDoesNotExist otherwise.
@@ -32,7 +32,9 @@ Functions for other modules (all scoped by ``project_id``; ``session`` is the SQ
 
 * ``resolve_artifact_path(session, project_id, path) -> (package_name, version, file_path)``
 * ``store_artifact(session, project_id, package_name, version, file_path, stream, content_type=None)``
-  -> PackageFile (streams ``stream`` into storage; sends ``signals.artifact_stored``)
+  -> PackageFile (streams ``stream`` into storage; ``signals.artifact_stored`` follows the commit)
+* ``complete_artifact_upload(session, project_id, package_name, version, file_path, key, upload_id, parts)``
+  -> PackageFile (a multipart upload's parts assembled; the same signal)
 * ``list_artifacts(session, project_id, package_name, version, dir_path="")``
   -> list of MLflow FileInfo dicts ``{"path", "is_dir", "file_size"?}``, paths relative to dir
 * ``open_artifact(session, project_id, package_name, version, file_path, start=0, end=None)``
@@ -47,13 +49,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
-from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import signals
 from ..errors import InvalidParameter, ResourceDoesNotExist
 from ..models import Experiment, LoggedModel, Package, PackageFile, Run
+from . import package_writes
 from . import packages as pkg
 from .uris import experiment_package_name
 
@@ -154,18 +156,29 @@ def _resolve(session: Session, project_id: str, parts: list[str]) -> Optional[Ar
 def store_artifact(session: Session, project_id: str, package_name: str, version: str, file_path: str,
                    stream: Any, content_type: Optional[str] = None, *, project: Any = None,
                    content_length: Optional[int] = None, with_md5: bool = True) -> PackageFile:
-    """Stream one file into the package and tell subscribers (``signals.artifact_stored``).
-    Without ``with_md5`` the md5 is computed when the package files API first lists the file."""
-    stored = pkg.store_file(session, project_id, package_name, version, file_path, stream, content_type,
-                            content_length=content_length, with_md5=with_md5)
-    notify_stored(project_id, package_name, version, stored, project=project)
+    """Stream one file into the package; ``signals.artifact_stored`` subscribers hear of
+    it (with ``project``, the host's) once the transaction commits. Without ``with_md5``
+    the md5 is computed when the package files API first lists the file."""
+    stored = package_writes.store_file(session, project_id, package_name, version, file_path, stream, content_type,
+                                       content_length=content_length, with_md5=with_md5)
+    _announce_stored(session, project_id, package_name, version, stored, project)
     return stored
 
 
-def notify_stored(project_id: str, package_name: str, version: str, file: PackageFile, project: Any = None) -> None:
-    if has_app_context():
-        signals.artifact_stored.send(current_app._get_current_object(), project=project, project_id=project_id,
-                                     package_name=package_name, version=version, file_path=file.file_path, file=file)
+def complete_artifact_upload(session: Session, project_id: str, package_name: str, version: str, file_path: str,
+                             key: str, upload_id: str, parts: list[tuple[int, str]], *,
+                             project: Any = None) -> PackageFile:
+    """Assemble a multipart upload's parts into the file; announced as ``store_artifact``."""
+    stored = package_writes.complete_multipart(session, project_id, package_name, version, file_path, key,
+                                               upload_id, parts)
+    _announce_stored(session, project_id, package_name, version, stored, project)
+    return stored
+
+
+def _announce_stored(session: Session, project_id: str, package_name: str, version: str, file: PackageFile,
+                     project: Any) -> None:
+    signals.send_after_commit(session, signals.artifact_stored, project=project, project_id=project_id,
+                              package_name=package_name, version=version, file_path=file.file_path, file=file)
 
 
 def _file_infos(files: list[PackageFile], dir_path: str) -> list[dict]:
@@ -237,7 +250,7 @@ def delete_artifacts(session: Session, project_id: str, package_name: str, versi
     package = pkg.find_package(session, project_id, package_name, str(version))
     if package is None:
         return 0
-    return pkg.delete_files_under(session, package, path)
+    return package_writes.delete_files_under(session, package, path)
 
 
 def mlflow_file_name(client_path: Any) -> str:

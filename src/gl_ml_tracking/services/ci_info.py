@@ -48,6 +48,7 @@ from ..errors import InvalidParameter
 from ..state import get_state
 from ..hooks import READ_BUILD
 from ..models import ACTIVE, Experiment, Run
+from ..search.keyset import Atom, Pager, fingerprint
 from .ci_link import resolve_job
 
 log = logging.getLogger("gl_ml_tracking.ci")
@@ -211,18 +212,21 @@ class CiFilter:
 
 
 # -- runs of a pipeline / merge request, for the JSON endpoint ------------------------
+CI_RUNS_TOKEN_KIND = "ci-runs"
+
+
 def runs_for_ci_filter(session: Any, project: Any, project_id: str, ci_filter: CiFilter,
                        experiment_iid: Optional[int] = None, max_results: int = 100,
-                       after_id: Optional[int] = None) -> tuple[list[Run], Optional[int]]:
-    """Active runs matching ``ci_filter`` (and one experiment, if given),
-    newest first; returns the page and the id to continue after, if any."""
+                       page_token: Optional[str] = None) -> tuple[list[Run], Optional[str]]:
+    """Active runs matching ``ci_filter`` (and one experiment, if given), newest
+    first; returns the page and the signed token of the next one (None on the last
+    page). A token that is not one this filter handed out is InvalidParameter."""
+    pager = Pager(CI_RUNS_TOKEN_KIND, [Atom(Run.id, False, False, int)], page_token,
+                  fingerprint("ci-runs", project_id, ci_filter, experiment_iid),
+                  arguments="pipeline_id, merge_request_iid or experiment_id")
     stmt = select(Run).where(Run.project_id == project_id, Run.lifecycle_stage == ACTIVE, ci_filter.condition(project))
     if experiment_iid is not None:
         stmt = stmt.join(Experiment, Experiment.id == Run.experiment_id).where(
             Experiment.project_id == project_id, Experiment.iid == experiment_iid)
-    if after_id is not None:
-        stmt = stmt.where(Run.id < after_id)
-    runs = list(session.scalars(stmt.order_by(Run.id.desc()).limit(max_results + 1)).all())
-    more = len(runs) > max_results
-    runs = runs[:max_results]
-    return runs, (runs[-1].id if more and runs else None)
+    page = pager.fetch(session, stmt, max_results)
+    return page.items, page.next_cursor

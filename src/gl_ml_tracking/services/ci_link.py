@@ -11,11 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional
 
-from sqlalchemy.orm import Session
-
 from ..state import get_state
 from ..models import Run
-from .runs import CI_JOB_TAG
+from .constants import CI_JOB_TAG
 
 log = logging.getLogger("gl_ml_tracking.ci")
 
@@ -34,7 +32,7 @@ def resolve_job(project: Any, job_id: Any) -> Any:
     if job_id is None:
         return None
     try:
-        job = get_state().hook("ci_job_loader")(project, job_id)
+        job = _call_loader(project, job_id)
     except Exception:  # a host bug must not break logging
         log.exception("ci_job_loader failed for job %s", job_id)
         return None
@@ -43,11 +41,33 @@ def resolve_job(project: Any, job_id: Any) -> Any:
     return job
 
 
-def link_ci_job_from_tags(session: Session, project: Any, run: Run, tags: dict, user: Any, creating: bool = False) -> None:
+def _call_loader(project: Any, job_id: int) -> Any:
+    """The host's hook, inside a savepoint on PostgreSQL: a failed statement of the
+    host's (a job id beyond its column's range, say) aborts the whole transaction
+    there, and the run's own writes of this request would then be lost while the
+    client got a 200. SQLite keeps the transaction usable, so it pays nothing."""
+    loader = get_state().hook("ci_job_loader")
+    session = get_state().session
+    if session.get_bind().dialect.name != "postgresql":
+        return loader(project, job_id)
+    with session.begin_nested():
+        return loader(project, job_id)
+
+
+def ci_job_of_new_run(project: Any, tags: dict, caller: Any) -> Optional[int]:
+    """The job a run being created belongs to: the one its ``gitlab.CI_JOB_ID`` tag
+    names, else the caller's own when it authenticated with a CI job token."""
+    for job_id in (tags.get(CI_JOB_TAG), getattr(caller, "ci_job_id", None)):
+        job = resolve_job(project, job_id) if job_id else None
+        if job is not None:
+            return int(job.id)
+    return None
+
+
+def link_run_to_tagged_job(project: Any, run: Run, tags: dict) -> None:
+    """A ``gitlab.CI_JOB_ID`` tag set on an existing run links it to that job; a job
+    that does not count leaves the run's link as it was."""
     if CI_JOB_TAG in tags:
         job = resolve_job(project, tags[CI_JOB_TAG])
-        run.ci_job_id = int(job.id) if job is not None else run.ci_job_id
-    if creating and run.ci_job_id is None and getattr(user, "ci_job_id", None):
-        job = resolve_job(project, user.ci_job_id)
         if job is not None:
             run.ci_job_id = int(job.id)

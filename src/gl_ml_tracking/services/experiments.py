@@ -1,31 +1,19 @@
-"""Experiments: create, read, rename, soft delete and restore, tags."""
+"""Experiments: create, rename, soft delete and restore (with their runs), tags.
+Reading one is a lookup (``services/lookups.py``)."""
 from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 
+from .. import signals
 from ..errors import InvalidParameter, ResourceAlreadyExists, ResourceDoesNotExist
-from ..models import ACTIVE, DELETED, Experiment, ExperimentTag
+from ..models import ACTIVE, DELETED, Experiment, ExperimentTag, Run
 from . import validation as v
 from .common import dialect_insert, ensure_iid_at_least, next_iid, now_ms
-
-# MLflow's client falls back to experiment "0" when none is set; every project
-# gets its own "Default" experiment with IID 0, created on first use.
-DEFAULT_EXPERIMENT_IID = 0
-DEFAULT_EXPERIMENT_NAME = "Default"
-
-
-def parse_experiment_iid(experiment_id: Any) -> int:
-    text = str(experiment_id).strip() if experiment_id is not None else ""
-    if not text:
-        raise InvalidParameter("Missing value for required parameter 'experiment_id'.")
-    # isdecimal, not isdigit: "²" is a digit that int() refuses.
-    if not text.isdecimal() or len(text) > 18:
-        raise ResourceDoesNotExist(f"Could not find experiment with ID {text}")
-    return int(text)
+from .lookups import DEFAULT_EXPERIMENT_IID, find_experiment_by_name, get_active_experiment, get_experiment
 
 
 def create_experiment(
@@ -35,10 +23,14 @@ def create_experiment(
     tags: Iterable[tuple[str, Optional[str]]] = (),
     user_id: Optional[str] = None,
     artifact_location: Optional[str] = None,
+    *,
+    project: Any = None,
 ) -> Experiment:
+    """``project`` is the host's project, handed to ``signals.experiment_created``
+    subscribers once the transaction commits."""
     name = v.validate_experiment_name(name)
     tags = [(v.validate_key("Tag", k), v.validate_value("Tag", val, v.MAX_TAG_VAL_LENGTH, required=False)) for k, val in tags]
-    if _find_by_name(session, project_id, name) is not None:
+    if find_experiment_by_name(session, project_id, name) is not None:
         raise ResourceAlreadyExists(f"Experiment '{name}' already exists.")
     ensure_iid_at_least(session, project_id, "experiment", 0)
     now = now_ms()
@@ -59,82 +51,7 @@ def create_experiment(
         # A concurrent request took the name between our check and insert.
         session.rollback()
         raise ResourceAlreadyExists(f"Experiment '{name}' already exists.")
-    return experiment
-
-
-def _find_by_name(session: Session, project_id: str, name: str) -> Optional[Experiment]:
-    return session.scalars(
-        select(Experiment).where(Experiment.project_id == project_id, Experiment.name == name)
-    ).one_or_none()
-
-
-def ensure_default_experiment(session: Session, project_id: str) -> Experiment:
-    experiment = session.scalars(
-        select(Experiment).where(Experiment.project_id == project_id, Experiment.iid == DEFAULT_EXPERIMENT_IID)
-    ).one_or_none()
-    if experiment is not None:
-        return experiment
-    now = now_ms()
-    insert = dialect_insert(session)
-    session.execute(
-        insert(Experiment)
-        .values(
-            project_id=project_id,
-            iid=DEFAULT_EXPERIMENT_IID,
-            name=DEFAULT_EXPERIMENT_NAME,
-            lifecycle_stage=ACTIVE,
-            creation_time=now,
-            last_update_time=now,
-        )
-        .on_conflict_do_nothing()
-    )
-    experiment = session.scalars(
-        select(Experiment).where(Experiment.project_id == project_id, Experiment.iid == DEFAULT_EXPERIMENT_IID)
-    ).one_or_none()
-    if experiment is None:  # the name "Default" is taken by a user-made experiment
-        raise ResourceDoesNotExist(f"Could not find experiment with ID {DEFAULT_EXPERIMENT_IID}")
-    return experiment
-
-
-# Built once: every run creation looks its experiment up. The lean form leaves the
-# experiment's tags unloaded (a second query) for callers that only need the row.
-_EXPERIMENT_BY_IID = select(Experiment).where(
-    Experiment.project_id == bindparam("project_id"), Experiment.iid == bindparam("iid")
-)
-_EXPERIMENT_BY_IID_LEAN = _EXPERIMENT_BY_IID.options(lazyload(Experiment.tags))
-
-
-def get_experiment(session: Session, project_id: str, experiment_id: Any, *, with_tags: bool = True) -> Experiment:
-    """``with_tags=False`` does not load the tags up front; ``experiment.tags`` still
-    loads if something asks for it."""
-    iid = parse_experiment_iid(experiment_id)
-    if iid == DEFAULT_EXPERIMENT_IID:
-        return ensure_default_experiment(session, project_id)
-    stmt = _EXPERIMENT_BY_IID if with_tags else _EXPERIMENT_BY_IID_LEAN
-    experiment = session.scalars(stmt, {"project_id": project_id, "iid": iid}).one_or_none()
-    if experiment is None:
-        raise ResourceDoesNotExist(f"Could not find experiment with ID {iid}")
-    return experiment
-
-
-def get_experiment_by_name(session: Session, project_id: str, name: Any) -> Experiment:
-    name = v.require_str(name, "experiment_name")
-    experiment = _find_by_name(session, project_id, name)
-    if experiment is None and name == DEFAULT_EXPERIMENT_NAME:
-        experiment = ensure_default_experiment(session, project_id)
-    if experiment is None:
-        raise ResourceDoesNotExist(f"Could not find experiment with name '{name}'")
-    return experiment
-
-
-def get_active_experiment(session: Session, project_id: str, experiment_id: Any, *,
-                          with_tags: bool = True) -> Experiment:
-    experiment = get_experiment(session, project_id, experiment_id, with_tags=with_tags)
-    if experiment.lifecycle_stage != ACTIVE:
-        raise InvalidParameter(
-            f"The experiment {experiment.iid} must be in the 'active' state. "
-            f"Current state is {experiment.lifecycle_stage}."
-        )
+    signals.send_after_commit(session, signals.experiment_created, project=project, experiment=experiment)
     return experiment
 
 
@@ -142,7 +59,7 @@ def rename_experiment(session: Session, project_id: str, experiment_id: Any, new
     experiment = get_active_experiment(session, project_id, experiment_id)
     new_name = v.validate_experiment_name(new_name)
     if new_name != experiment.name:
-        if _find_by_name(session, project_id, new_name) is not None:
+        if find_experiment_by_name(session, project_id, new_name) is not None:
             raise ResourceAlreadyExists(f"Experiment '{new_name}' already exists.")
         experiment.name = new_name
         experiment.last_update_time = now_ms()
@@ -157,9 +74,7 @@ def delete_experiment(session: Session, project_id: str, experiment_id: Any) -> 
         raise InvalidParameter(f"The experiment {experiment.iid} must be in the 'active' state. Current state is deleted.")
     experiment.lifecycle_stage = DELETED
     experiment.deleted_time = experiment.last_update_time = now_ms()
-    from .runs import set_runs_lifecycle_for_experiment
-
-    set_runs_lifecycle_for_experiment(session, experiment, DELETED)
+    _set_runs_lifecycle(session, experiment, DELETED)
     return experiment
 
 
@@ -170,10 +85,15 @@ def restore_experiment(session: Session, project_id: str, experiment_id: Any) ->
     experiment.lifecycle_stage = ACTIVE
     experiment.deleted_time = None
     experiment.last_update_time = now_ms()
-    from .runs import set_runs_lifecycle_for_experiment
-
-    set_runs_lifecycle_for_experiment(session, experiment, ACTIVE)
+    _set_runs_lifecycle(session, experiment, ACTIVE)
     return experiment
+
+
+def _set_runs_lifecycle(session: Session, experiment: Experiment, stage: str) -> None:
+    """Soft-deleting an experiment soft-deletes its runs, restoring it restores them
+    (MLflow does the same); one UPDATE, whatever the number of runs."""
+    values = {"lifecycle_stage": stage, "deleted_time": now_ms() if stage == DELETED else None}
+    session.execute(update(Run).where(Run.experiment_id == experiment.id).values(**values))
 
 
 def set_experiment_tag(session: Session, project_id: str, experiment_id: Any, key: Any, value: Any) -> None:

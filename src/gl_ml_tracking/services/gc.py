@@ -28,8 +28,10 @@ from sqlalchemy.orm import Session
 from ..models import Experiment, LoggedModel, ModelVersion, Package, PackageFile, RegisteredModel, Run
 from ..registry.storage import Storage
 from . import artifacts
+from . import package_writes
 from . import packages as pkg
 from .common import now_ms
+from .package_storage import storage_key_time
 from .uris import experiment_package_name
 
 DEFAULT_GRACE_MS = 24 * 3600 * 1000  # longer than an upload token lives
@@ -54,13 +56,13 @@ def delete_logged_model_files(session: Session, project_id: str, experiment_iid:
 
 def delete_experiment_files(session: Session, project_id: str, experiment_iid: int) -> int:
     """Every artifact of every run and logged model of an experiment."""
-    return pkg.delete_packages(session, project_id, experiment_package_name(experiment_iid))
+    return package_writes.delete_packages(session, project_id, experiment_package_name(experiment_iid))
 
 
 def delete_model_version_files(session: Session, project_id: str, model_name: str, version: int | str) -> int:
     """The ``ml_model`` package of a registered model version. Objects it shares with a
-    logged model (``packages.share_files``) stay as long as the logged model has them."""
-    return pkg.delete_packages(session, project_id, model_name, [str(version)], package_type=pkg.ML_MODEL)
+    logged model (``package_writes.share_files``) stay as long as the logged model has them."""
+    return package_writes.delete_packages(session, project_id, model_name, [str(version)], package_type=pkg.ML_MODEL)
 
 
 # --------------------------------------------------------------------------- finding garbage
@@ -164,7 +166,7 @@ def find_orphan_objects(session: Session, storage: Storage, grace_ms: int = DEFA
     than ``grace_ms`` (keys of unknown age are left alone too)."""
     cutoff = (now if now is not None else now_ms()) - grace_ms
     def old_enough(key: str) -> bool:
-        made = pkg.storage_key_time(key)
+        made = storage_key_time(key)
         return made is not None and made < cutoff
 
     for batch in _batches(k for k in storage.iter_keys("projects/") if old_enough(k)):
@@ -192,7 +194,7 @@ def collect_garbage(session: Session, storage: Storage, *, dry_run: bool = False
     for batch in _batches(orphans, 50):
         if not dry_run:
             for package in batch:
-                report.files_deleted += pkg.delete_package(session, package, storage)
+                report.files_deleted += package_writes.delete_package(session, package, storage)
             session.commit()  # the objects go right after, in the commit hook
         tick("packages", len(batch), len(orphans))
     if dry_run:

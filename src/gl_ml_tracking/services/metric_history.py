@@ -10,14 +10,17 @@ from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter
 from ..models import Metric, Run
+from ..search.tokens import decode_token, encode_token
 from . import validation as v
 from .common import without_jit
-from .tokens import decode_token, encode_token
 
 MAX_HISTORY_PAGE = 25_000
 STREAM_CHUNK = 20_000  # rows per query when streaming a whole history (~2 MB of rows)
 MAX_BULK_RUNS = 100
 MAX_BULK_POINTS = 2_500
+# History pages are keyset pages but not read through ``search.keyset.Pager``: they run
+# driver-level SQL (see _history_rows), so only their tokens come from the shared codec.
+TOKEN_KIND = "metric-history"
 
 class _Point(NamedTuple):
     """A history row: (id, step, timestamp, value, is_nan), the history queries' columns."""
@@ -69,7 +72,7 @@ def history_page(
     limit = v.parse_int(max_results, "max_results", default=MAX_HISTORY_PAGE)
     if limit is None or limit < 1 or limit > MAX_HISTORY_PAGE:
         raise InvalidParameter(f"max_results must be between 1 and {MAX_HISTORY_PAGE}.")
-    cursor = decode_token(page_token)
+    cursor = decode_token(page_token, TOKEN_KIND) if page_token else None
     if cursor is not None and not (
         isinstance(cursor, list) and len(cursor) == 3 and all(type(x) is int and -(2**63) <= x < 2**63 for x in cursor)
     ):  # our tokens hold three 64-bit integers (step, timestamp, id); anything else is forged
@@ -78,7 +81,7 @@ def history_page(
     token = None
     if len(rows) > limit:
         rows = rows[:limit]
-        token = encode_token(_cursor_after(rows[-1]))
+        token = encode_token(_cursor_after(rows[-1]), TOKEN_KIND)
     return rows, token
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..errors import ResourceDoesNotExist
@@ -27,7 +27,7 @@ from ..models import (
     Run,
     RunTag,
 )
-from .tokens import decode_token, encode_token
+from ..search.keyset import Atom, Page, Pager
 
 # Keys offered as columns come from the newest runs of the experiment only, so
 # discovering them costs the same at 100 runs and at 100,000.
@@ -38,58 +38,13 @@ MAX_EXPORT_KEYS = 2000
 
 
 # --------------------------------------------------------------------------- keyset pages
-@dataclass
-class Page:
-    """One keyset page: ``items`` plus opaque cursors for the neighbours."""
-
-    items: list
-    next_cursor: Optional[str] = None
-    prev_cursor: Optional[str] = None
-
-
-def _after(columns: Sequence[Any], values: Sequence[Any], descending: bool):
-    """Rows strictly after ``values`` in the (all ascending or all descending) order."""
-    clauses = []
-    for i, column in enumerate(columns):
-        equal = [columns[j] == values[j] for j in range(i)]
-        beyond = column < values[i] if descending else column > values[i]
-        clauses.append(and_(*equal, beyond))
-    return or_(*clauses)
-
-
-def keyset_page(session: Session, stmt: Any, columns: Sequence[Any], descending: bool, limit: int,
-                cursor: Optional[str], key_of) -> Page:
-    """Run ``stmt`` (a select of ORM rows) as one page ordered by ``columns``.
-
-    ``cursor`` is ``None`` (first page) or a token from a previous ``Page``;
-    ``key_of(row)`` gives the row's sort values. Both directions are keyset:
-    "previous" reads backwards from the first row shown and flips the result."""
-    direction, values = "n", None
-    if cursor:
-        decoded = decode_token(cursor, "page")
-        if not (isinstance(decoded, dict) and decoded.get("d") in ("n", "p") and isinstance(decoded.get("v"), list)
-                and len(decoded["v"]) == len(columns)):
-            raise ResourceDoesNotExist("Invalid page cursor.")
-        direction, values = decoded["d"], decoded["v"]
-    backwards = direction == "p"
-    order_desc = descending != backwards
-    if values is not None:
-        stmt = stmt.where(_after(columns, values, order_desc))
-    order = [c.desc() if order_desc else c.asc() for c in columns]
-    rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    if backwards:
-        rows.reverse()
-    page = Page(rows)
-    if rows:
-        has_next = more if not backwards else True
-        has_prev = (values is not None) if not backwards else more
-        if has_next:
-            page.next_cursor = encode_token({"d": "n", "v": list(key_of(rows[-1]))})
-        if has_prev:
-            page.prev_cursor = encode_token({"d": "p", "v": list(key_of(rows[0]))})
-    return page
+def keyset_page(session: Session, stmt: Any, kind: str, atoms: Sequence[Atom], limit: int,
+                cursor: Optional[str]) -> Page:
+    """Run ``stmt`` (a select of ORM rows) as one page ordered by ``atoms`` (columns
+    without NULLs, the last one unique), after or before ``cursor``: a token of listing
+    ``kind`` from a previous ``Page`` (``next_cursor`` or ``prev_cursor``), None for
+    the first page. Both directions are keyset."""
+    return Pager(kind, atoms, cursor, what="page cursor", both_ways=True).fetch(session, stmt, limit)
 
 
 # --------------------------------------------------------------------------- experiments
@@ -224,8 +179,8 @@ def child_runs(session: Session, project_id: str, run: Run, limit: int = 50) -> 
 # --------------------------------------------------------------------------- trash
 def deleted_experiments_page(session: Session, project_id: str, limit: int, cursor: Optional[str]) -> Page:
     stmt = select(Experiment).where(Experiment.project_id == project_id, Experiment.lifecycle_stage == DELETED)
-    columns = (func.coalesce(Experiment.deleted_time, 0), Experiment.id)
-    return keyset_page(session, stmt, columns, True, limit, cursor, lambda e: (e.deleted_time or 0, e.id))
+    atoms = (Atom(func.coalesce(Experiment.deleted_time, 0), False, False, int), Atom(Experiment.id, False, False, int))
+    return keyset_page(session, stmt, "ui-trash-experiments", atoms, limit, cursor)
 
 
 def deleted_runs_page(session: Session, project_id: str, limit: int, cursor: Optional[str]) -> Page:
@@ -236,8 +191,8 @@ def deleted_runs_page(session: Session, project_id: str, limit: int, cursor: Opt
         .join(Experiment, Experiment.id == Run.experiment_id)
         .where(Run.project_id == project_id, Run.lifecycle_stage == DELETED, Experiment.lifecycle_stage == ACTIVE)
     )
-    columns = (func.coalesce(Run.deleted_time, 0), Run.id)
-    return keyset_page(session, stmt, columns, True, limit, cursor, lambda r: (r.deleted_time or 0, r.id))
+    atoms = (Atom(func.coalesce(Run.deleted_time, 0), False, False, int), Atom(Run.id, False, False, int))
+    return keyset_page(session, stmt, "ui-trash-runs", atoms, limit, cursor)
 
 
 def run_counts(session: Session, project_id: str, experiment_pks: Sequence[int]) -> dict[int, int]:
@@ -288,4 +243,5 @@ def package_sizes(session: Session, package_ids: Sequence[int]) -> dict[int, tup
 
 def package_files_page(session: Session, package: Package, limit: int, cursor: Optional[str]) -> Page:
     stmt = select(PackageFile).where(PackageFile.package_id == package.id)
-    return keyset_page(session, stmt, (PackageFile.file_path,), False, limit, cursor, lambda f: (f.file_path,))
+    atoms = (Atom(PackageFile.file_path, True, False, str),)
+    return keyset_page(session, stmt, "ui-package-files", atoms, limit, cursor)

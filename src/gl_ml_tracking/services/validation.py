@@ -2,7 +2,6 @@
 errors our API maps to INVALID_PARAMETER_VALUE."""
 from __future__ import annotations
 
-import math
 import posixpath
 import re
 from typing import Any
@@ -22,7 +21,6 @@ MAX_MODEL_NAME_LENGTH = 256
 # Letters, digits, underscores, dashes, periods, spaces, slashes and colons, as MLflow allows.
 _VALID_KEY = re.compile(r"^[/\w.\- :]*\Z")
 
-_FLOAT_WORDS = {"nan": math.nan, "infinity": math.inf, "-infinity": -math.inf, "inf": math.inf, "-inf": -math.inf}
 
 
 def validate_key(kind: str, key: Any) -> str:
@@ -64,22 +62,6 @@ def validate_value(kind: str, value: Any, limit: int, required: bool = True) -> 
     if "\x00" in value:
         raise InvalidParameter(f"{kind} value must not contain NUL characters.")
     return value
-
-
-def parse_float(value: Any, name: str = "value") -> float:
-    if isinstance(value, bool):
-        raise InvalidParameter(f"Invalid {name}: expected a number, got a boolean.")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        word = _FLOAT_WORDS.get(value.strip().lower())
-        if word is not None:
-            return word
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise InvalidParameter(f"Invalid {name}: '{value}' is not a number.")
 
 
 def parse_int(value: Any, name: str, default: int | None = None, required: bool = False) -> int | None:
