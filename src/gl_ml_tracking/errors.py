@@ -54,6 +54,25 @@ class PayloadTooLarge(MlflowError):
     status = 413
 
 
+class DataConflict(InvalidParameter):
+    """The database refused a change: it conflicts with existing data (a constraint)."""
+
+
+class DataRejected(InvalidParameter):
+    """The database rejected a value of the request (out of range, malformed)."""
+
+
+class TemporarilyUnavailable(MlflowError):
+    """The database is busy or unreachable; clients retry."""
+
+    error_code = "TEMPORARILY_UNAVAILABLE"
+    status = 503
+
+
+class InternalError(MlflowError):
+    """An unexpected failure (logged); the client learns nothing more."""
+
+
 class ProjectNotFound(ResourceDoesNotExist):
     """Raised for a project that does not exist *or* that the caller may not
     read: both answer the same, so a private project's existence never leaks."""

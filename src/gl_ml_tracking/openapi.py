@@ -1,6 +1,6 @@
 """An OpenAPI 3 document of the MLflow API this app serves, built from the
-routing table (``api_framework.ROUTES``) and the request schemas
-(:mod:`gl_ml_tracking.schemas.mlflow_requests`).
+routes it is given (``blueprints.api.api_routes()``), each with the request
+schema it declares (the one the request's arguments are loaded with).
 
 What it is for: clients and tools can see exactly which MLflow endpoints a
 forge answers, and the fuzzer (``tests/test_fuzz_api.py``) generates requests
@@ -10,9 +10,7 @@ from it. Paths are relative to the project's tracking URI, which is the one
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Optional
-
-from .schemas.mlflow_requests import schema_for
+from typing import Any, Iterable
 
 _PLACEHOLDER = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
 # Endpoints that stream a raw body instead of JSON: the artifact upload and a multipart part.
@@ -45,21 +43,15 @@ def _error_schema() -> dict:
     }
 
 
-def build_openapi(routes: Optional[Iterable[Any]] = None, server_url: str = "/",
+def build_openapi(routes: Iterable[Any], server_url: str = "/",
                   title: str = "gl-ml-tracking MLflow API") -> dict:
-    """The OpenAPI 3.0 document (a dict) for ``routes`` (default: every registered MLflow route)."""
+    """The OpenAPI 3.0 document (a dict) for ``routes`` (``RouteSpec``s)."""
     try:
         from apispec import APISpec
         from apispec.ext.marshmallow import MarshmallowPlugin
     except ImportError as exc:  # pragma: no cover - apispec is a declared dependency
         raise RuntimeError("Publishing the OpenAPI document needs the 'apispec' package.") from exc
     from .version import __version__
-
-    if routes is None:
-        from .blueprints import mlflow_api  # noqa: F401  (importing it fills ROUTES)
-        from .blueprints.api_framework import ROUTES
-
-        routes = ROUTES
 
     spec = APISpec(
         title=title,
@@ -96,7 +88,7 @@ def build_openapi(routes: Optional[Iterable[Any]] = None, server_url: str = "/",
                     "default": error_ref,
                 },
             }
-            schema = schema_for(route.rule, method)
+            schema = route.schema
             path_names = {p["name"] for p in path_params}
             if method in _BINARY_BODY and not route.json_body:
                 binary = {"type": "string", "format": "binary"}

@@ -11,19 +11,22 @@ process, so any worker can take any part.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from flask import current_app, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from ..errors import InvalidParameter, ProjectNotFound, ResourceDoesNotExist
-from ..state import get_state
-from ..hooks import READ_MODEL_EXPERIMENTS, READ_PACKAGE, WRITE_MODEL_EXPERIMENTS, WRITE_PACKAGE
-from ..services import artifacts as artifact_service
-from ..services import packages as pkg
-from ..services.validation import parse_int
-from .api_framework import Access, ApiContext, api_route, json_response
-from .packages import _fill_prefix, file_response
+from ...errors import InvalidParameter, ProjectNotFound, ResourceDoesNotExist
+from ...state import get_state
+from ...hooks import READ_MODEL_EXPERIMENTS, READ_PACKAGE, WRITE_MODEL_EXPERIMENTS, WRITE_PACKAGE
+from ...services import artifacts as artifact_service
+from ...services import package_writes
+from ...services import packages as pkg
+from ...http.files import file_response
+from ...http.pipeline import Access
+from ...http.responses import json_response
+from ...schemas import artifacts as req  # the request schemas
+from ...schemas.common import NoParameters
+from .framework import ApiContext, Routes
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/"
 ARTIFACTS_READ = Access((READ_MODEL_EXPERIMENTS, READ_PACKAGE))
@@ -35,11 +38,13 @@ SERVER_INFO = Access((READ_MODEL_EXPERIMENTS,))
 UPLOAD_TOKEN_MAX_AGE = 24 * 3600
 _SALT = "gl-ml-tracking.mlflow-multipart-upload"
 
+routes = Routes()  # this module's endpoints, gathered by blueprints/api/__init__.py
+
 
 # --------------------------------------------------------------------------- plain files
 
 
-@api_route("artifacts/<path:artifact_path>", "PUT", ARTIFACTS_WRITE, ajax=False, json_body=False, prefix=ARTIFACTS)
+@routes.route("artifacts/<path:artifact_path>", "PUT", ARTIFACTS_WRITE, ajax=False, json_body=False, prefix=ARTIFACTS, schema=NoParameters)
 def upload_artifact(ctx: ApiContext):
     name, version, file_path = artifact_service.resolve_artifact_path(ctx.session, ctx.project_id, ctx.get("artifact_path"))
     if not file_path:
@@ -54,14 +59,14 @@ def upload_artifact(ctx: ApiContext):
     return {}
 
 
-@api_route("artifacts/<path:artifact_path>", "GET", ARTIFACTS_READ, ajax=False, json_body=False, prefix=ARTIFACTS)
+@routes.route("artifacts/<path:artifact_path>", "GET", ARTIFACTS_READ, ajax=False, json_body=False, prefix=ARTIFACTS, schema=NoParameters)
 def download_artifact(ctx: ApiContext):
     name, version, file_path = artifact_service.resolve_artifact_path(ctx.session, ctx.project_id, ctx.get("artifact_path"))
     file = artifact_service.get_artifact_file(ctx.session, ctx.project_id, name, version, file_path)
     return file_response(file, head=request.method == "HEAD")
 
 
-@api_route("artifacts/<path:artifact_path>", "DELETE", ARTIFACTS_WRITE, ajax=False, json_body=False, prefix=ARTIFACTS)
+@routes.route("artifacts/<path:artifact_path>", "DELETE", ARTIFACTS_WRITE, ajax=False, json_body=False, prefix=ARTIFACTS, schema=NoParameters)
 def delete_artifact(ctx: ApiContext):
     # The client deletes a whole run as "<root>/" (a directory): accept the trailing slash.
     path = str(ctx.get("artifact_path") or "")
@@ -71,18 +76,16 @@ def delete_artifact(ctx: ApiContext):
     return {}
 
 
-@api_route("artifacts", "GET", ARTIFACTS_READ, ajax=False, json_body=False, prefix=ARTIFACTS)
+@routes.route("artifacts", "GET", ARTIFACTS_READ, ajax=False, json_body=False, prefix=ARTIFACTS, schema=req.ListProxiedArtifacts)
 def list_artifacts(ctx: ApiContext):
-    path = ctx.get("path") or ""
-    if not isinstance(path, str):
-        raise InvalidParameter("'path' must be given once.")
+    path = ctx.get("path", "")  # a string: given twice, the schema refused it
     return {"files": artifact_service.list_path(ctx.session, ctx.project_id, path.strip("/"))}
 
 
 # --------------------------------------------------------------------------- server-info
 
 
-@api_route("server-info", "GET", SERVER_INFO, ajax=False, json_body=False, prefix="/api/3.0/mlflow/")
+@routes.route("server-info", "GET", SERVER_INFO, ajax=False, json_body=False, prefix="/api/3.0/mlflow/", schema=NoParameters)
 def server_info(ctx: ApiContext):
     return {
         "store_type": "SqlStore",
@@ -153,18 +156,17 @@ def _check_token_target(data: dict, target: tuple[str, str, str]) -> None:
 
 
 def _part_url(ctx: ApiContext, part_number: int, token: str) -> str:
-    base = request.host_url.rstrip("/") + request.script_root
-    tracking = _fill_prefix("GL_ML_TRACKING_API_PREFIX", quote(str(ctx.project.id), safe=""))
-    return f"{base}{tracking}{ARTIFACTS}mpu/part/{part_number}?upload_id={quote(token, safe='')}"
+    return routes.url_for(upload_part, project_ref=str(ctx.project.id), part_number=part_number, upload_id=token,
+                          _external=True)
 
 
-@api_route("mpu/create/<path:artifact_path>", "POST", ARTIFACTS_WRITE, ajax=False, prefix=ARTIFACTS)
+@routes.route("mpu/create/<path:artifact_path>", "POST", ARTIFACTS_WRITE, ajax=False, prefix=ARTIFACTS, schema=req.CreateMultipartUpload)
 def create_multipart(ctx: ApiContext):
     name, version, file_path = _target(ctx)
-    num_parts = parse_int(ctx.get("num_parts"), "num_parts", default=1)
+    num_parts = ctx.get("num_parts", 1)
     if not 1 <= num_parts <= 10_000:
         raise InvalidParameter("num_parts must be between 1 and 10000.")
-    key, upload_id = pkg.begin_multipart(ctx.project_id)
+    key, upload_id = package_writes.begin_multipart(ctx.project_id)
     token = _serializer().dumps({"project": ctx.project_id, "key": key, "upload": upload_id,
                                  "name": name, "version": version, "file": file_path})
     return {"upload_id": token,
@@ -172,42 +174,37 @@ def create_multipart(ctx: ApiContext):
                             for n in range(1, num_parts + 1)]}
 
 
-@api_route("mpu/part/<int:part_number>", "PUT", SIGNED_PART, ajax=False, json_body=False, prefix=ARTIFACTS)
+@routes.route("mpu/part/<int:part_number>", "PUT", SIGNED_PART, ajax=False, json_body=False, prefix=ARTIFACTS, schema=req.UploadPart)
 def upload_part(ctx: ApiContext):
     data = _load_token(ctx, ctx.get("upload_id"), anonymous=True)
-    etag = pkg.upload_part(data["key"], data["upload"], int(ctx.get("part_number")), request.stream)
+    etag = package_writes.upload_part(data["key"], data["upload"], int(ctx.get("part_number")), request.stream)
     response = json_response({})
     response.headers["ETag"] = f'"{etag}"'
     return response
 
 
-def _parts(raw: Any) -> list[tuple[int, str]]:
-    if not isinstance(raw, list) or not raw:
+def _parts(raw: list[dict]) -> list[tuple[int, str]]:
+    # The schema made these {part_number: int, etag: str} objects; both are needed here.
+    if not raw or any(part.get("part_number") is None or part.get("etag") is None for part in raw):
         raise InvalidParameter("'parts' must be a non-empty list of {part_number, etag}.")
-    parts = []
-    for part in raw:
-        if not isinstance(part, dict) or not isinstance(part.get("etag"), str):
-            raise InvalidParameter("'parts' must be a non-empty list of {part_number, etag}.")
-        parts.append((parse_int(part.get("part_number"), "part_number"), part["etag"]))
-    return parts
+    return [(part["part_number"], part["etag"]) for part in raw]
 
 
-@api_route("mpu/complete/<path:artifact_path>", "POST", ARTIFACTS_WRITE, ajax=False, prefix=ARTIFACTS)
+@routes.route("mpu/complete/<path:artifact_path>", "POST", ARTIFACTS_WRITE, ajax=False, prefix=ARTIFACTS, schema=req.CompleteMultipartUpload)
 def complete_multipart(ctx: ApiContext):
     target = _target(ctx)
     data = _load_token(ctx, ctx.get("upload_id"))
     _check_token_target(data, target)
     name, version, file_path = target
-    stored = pkg.complete_multipart(ctx.session, ctx.project_id, name, version, file_path, data["key"],
-                                    data["upload"], _parts(ctx.get("parts")))
-    artifact_service.notify_stored(ctx.project_id, name, version, stored, project=ctx.project)
+    artifact_service.complete_artifact_upload(ctx.session, ctx.project_id, name, version, file_path, data["key"],
+                                              data["upload"], _parts(ctx.get_list("parts")), project=ctx.project)
     return {}
 
 
-@api_route("mpu/abort/<path:artifact_path>", "POST", ARTIFACTS_WRITE, ajax=False, prefix=ARTIFACTS)
+@routes.route("mpu/abort/<path:artifact_path>", "POST", ARTIFACTS_WRITE, ajax=False, prefix=ARTIFACTS, schema=req.AbortMultipartUpload)
 def abort_multipart(ctx: ApiContext):
     target = _target(ctx)
     data = _load_token(ctx, ctx.get("upload_id"))
     _check_token_target(data, target)
-    pkg.abort_multipart(data["key"], data["upload"])
+    package_writes.abort_multipart(data["key"], data["upload"])
     return {}

@@ -1,49 +1,55 @@
-"""The machinery every MLflow API view shares: routing table, auth, the
-project, JSON in, MLflow-shaped errors out, and one transaction per request.
+"""What every MLflow API view shares: route declarations, the request's
+context, JSON in, and the MLflow surface of the request pipeline (MLflow's
+error JSON out, one transaction per request).
 
-A view module declares its endpoints with ``@api_route(...)``; the view gets
-an ``ApiContext`` and returns a dict (sent as JSON, status 200) or a Response.
+A view module declares its endpoints on a :class:`Routes` collector of its own
+(``routes = Routes()``, ``@routes.route(..., schema=CreateRun)``), which
+``blueprints.api`` gathers into the blueprint. The request's arguments are
+loaded through the route's schema (``schemas.loading``) before the view runs:
+a view sees values of the declared types (or ``None``), never raw JSON. The
+view gets an ``ApiContext`` and returns a dict (sent as JSON, status 200) or a
+Response.
 """
 from __future__ import annotations
 
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
-from flask import Response, current_app, g, request
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from flask import Response, g, request, url_for
+from marshmallow import Schema
 
-from .. import access
-from ..errors import InvalidParameter, MlflowError, PayloadTooLarge
-from ..state import get_state
-from ..hooks import (
+from ...errors import InvalidParameter, PayloadTooLarge
+from ...hooks import (
     READ_MODEL_EXPERIMENTS,
     READ_MODEL_REGISTRY,
     WRITE_MODEL_EXPERIMENTS,
     WRITE_MODEL_REGISTRY,
 )
-from ..schemas.mlflow_json import dumps
-
-log = logging.getLogger("gl_ml_tracking.api")
-
-
-@dataclass(frozen=True)
-class Access:
-    """Permissions an endpoint needs: all of ``read`` (else 404), then all of
-    ``write`` (else 403). Classified by meaning, not by HTTP method."""
-
-    read: tuple[str, ...]
-    write: tuple[str, ...] = ()
-    # False: no user is required; the view checks a credential of its own (a signed URL,
-    # e.g. the multipart-upload part URLs, which the MLflow client PUTs to without its token).
-    authenticate: bool = True
-
+from ...http.pipeline import Access, Caller, Surface, serve
+from ...http.responses import error_response, json_response
+from ...http.urls import API_BLUEPRINT
+from ...schemas.loading import loader_for
+from ...state import get_state
 
 EXPERIMENTS_READ = Access((READ_MODEL_EXPERIMENTS,))
 EXPERIMENTS_WRITE = Access((READ_MODEL_EXPERIMENTS,), (WRITE_MODEL_EXPERIMENTS,))
 REGISTRY_READ = Access((READ_MODEL_REGISTRY,))
 REGISTRY_WRITE = Access((READ_MODEL_REGISTRY,), (WRITE_MODEL_REGISTRY,))
+
+MLFLOW_PREFIX = "/api/2.0/mlflow/"
+AJAX_PREFIX = "/ajax-api/2.0/mlflow/"  # what MLflow's own UI calls
+API_PREFIXES = (MLFLOW_PREFIX, AJAX_PREFIX, "/api/2.0/mlflow-artifacts/", "/api/3.0/mlflow/")
+
+
+def endpoint_key(rule: str) -> str:
+    """A rule below its API prefix, as MLflow's protos name endpoints:
+    ``/ajax-api/2.0/mlflow/runs/get`` -> ``runs/get``."""
+    for prefix in API_PREFIXES:
+        if rule.startswith(prefix):
+            return rule[len(prefix):]
+    return rule.lstrip("/")
 
 
 @dataclass(frozen=True)
@@ -53,24 +59,45 @@ class RouteSpec:
     view: Callable[["ApiContext"], Any]
     access: Access
     json_body: bool = True  # parse the body as JSON (artifact uploads stream instead)
+    schema: Optional[type[Schema]] = None  # the request's arguments (None: no arguments to load)
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint's name in the blueprint."""
+        name = self.rule.strip("/")
+        for old, new in (("/", "_"), ("-", "_"), (".", "_"), ("<", ""), (">", ""), (":", "_")):
+            name = name.replace(old, new)
+        return f"glml_{name}_" + "_".join(self.methods)
 
 
-ROUTES: list[RouteSpec] = []
+class Routes:
+    """The MLflow endpoints one view module declares, in declaration order."""
 
+    def __init__(self) -> None:
+        self.specs: list[RouteSpec] = []
 
-def api_route(path: str, methods: Any = ("POST",), access: Access = EXPERIMENTS_READ, *, ajax: bool = True, json_body: bool = True, prefix: str = "/api/2.0/mlflow/"):
-    """Declare an MLflow endpoint; with ``ajax`` it is also served under
-    ``/ajax-api/2.0/mlflow/`` (what MLflow's own UI calls)."""
-    if isinstance(methods, str):
-        methods = (methods,)
+    def __iter__(self) -> Iterator[RouteSpec]:
+        return iter(self.specs)
 
-    def decorate(view):
-        ROUTES.append(RouteSpec(prefix + path, tuple(methods), view, access, json_body))
-        if ajax and prefix == "/api/2.0/mlflow/":
-            ROUTES.append(RouteSpec("/ajax-api/2.0/mlflow/" + path, tuple(methods), view, access, json_body))
-        return view
+    def route(self, path: str, methods: Any = ("POST",), access: Access = EXPERIMENTS_READ, *, ajax: bool = True,
+              json_body: bool = True, prefix: str = MLFLOW_PREFIX, schema: Optional[type[Schema]] = None):
+        """Declare an MLflow endpoint taking the arguments of ``schema``; with
+        ``ajax`` it is also served under ``/ajax-api/2.0/mlflow/``."""
+        if isinstance(methods, str):
+            methods = (methods,)
 
-    return decorate
+        def decorate(view):
+            self.specs.append(RouteSpec(prefix + path, tuple(methods), view, access, json_body, schema))
+            if ajax and prefix == MLFLOW_PREFIX:
+                self.specs.append(RouteSpec(AJAX_PREFIX + path, tuple(methods), view, access, json_body, schema))
+            return view
+
+        return decorate
+
+    def url_for(self, view: Callable[..., Any], **values: Any) -> str:
+        """The URL of the endpoint ``view`` is declared as (its first rule)."""
+        spec = next(s for s in self.specs if s.view is view)
+        return url_for(f"{API_BLUEPRINT}.{spec.endpoint}", **values)
 
 
 @dataclass
@@ -85,7 +112,10 @@ class ApiContext:
         return get_state().session
 
     def get(self, name: str, default: Any = None) -> Any:
-        return self.args.get(name, default)
+        """The argument, or ``default`` when it is absent or null (JSON's ``null``
+        and a missing field mean the same in protobuf's JSON)."""
+        value = self.args.get(name)
+        return default if value is None else value
 
     def get_list(self, name: str) -> list:
         value = self.args.get(name)
@@ -94,14 +124,6 @@ class ApiContext:
         if isinstance(value, list):
             return value
         return [value]
-
-
-def error_response(error: MlflowError) -> Response:
-    return Response(dumps(error.to_dict()), status=error.status, mimetype="application/json")
-
-
-def json_response(payload: Any, status: int = 200) -> Response:
-    return Response(dumps(payload), status=status, mimetype="application/json")
 
 
 def _read_args(spec: RouteSpec) -> dict:
@@ -129,51 +151,30 @@ def _read_args(spec: RouteSpec) -> dict:
     return args
 
 
-def _check_access(project: Any, needed: Access) -> None:
-    for permission in needed.read:
-        access.require_read(project, permission)
-    for permission in needed.write:
-        if not access.can(project, permission):
-            from ..errors import PermissionDenied
+def _result_response(result: Any) -> Response:
+    if isinstance(result, Response):
+        return result
+    return json_response(result if result is not None else {})
 
-            raise PermissionDenied(f"The caller lacks the '{permission}' permission on this project.")
+
+# Every MLflow endpoint answers MLflow's error JSON, never an HTML page or a stack trace.
+MLFLOW_API = Surface(render_error=error_response, render_result=_result_response,
+                     log=logging.getLogger("gl_ml_tracking.api"))
 
 
 def make_view(spec: RouteSpec) -> Callable[..., Response]:
-    def view(**_url_args: Any) -> Response:
-        state = get_state()
-        session = state.session
-        try:
-            user = access.require_user() if spec.access.authenticate else access.current_user()
-            project = access.load_project(g.glml_project_ref)
-            _check_access(project, spec.access)
-            ctx = ApiContext(project=project, project_id=access.project_key(project), user=user, args=_read_args(spec))
-            ctx.args.update(_url_args)
-            result = spec.view(ctx)
-            session.commit()
-        except MlflowError as error:
-            session.rollback()
-            return error_response(error)
-        except IntegrityError as exc:
-            session.rollback()
-            log.info("integrity error: %s", exc)
-            return error_response(InvalidParameter("The request conflicts with existing data (a constraint was violated)."))
-        except OperationalError as exc:
-            session.rollback()
-            log.warning("database unavailable: %s", exc)
-            # 503: the MLflow client retries it with backoff (a locked SQLite, a dropped connection).
-            return error_response(MlflowError("The database is busy or unavailable; retry.", "TEMPORARILY_UNAVAILABLE", 503))
-        except DBAPIError as exc:
-            session.rollback()
-            log.info("database rejected input: %s", exc)
-            return error_response(InvalidParameter("The database rejected a value of the request (out of range or malformed)."))
-        except Exception:  # never an HTML page or a stack trace
-            session.rollback()
-            log.exception("unexpected error in %s", spec.rule)
-            return error_response(MlflowError("An internal error occurred.", "INTERNAL_ERROR", 500))
-        if isinstance(result, Response):
-            return result
-        return json_response(result if result is not None else {})
+    load = loader_for(spec.schema)
 
-    view.__name__ = "glml_" + spec.rule.strip("/").replace("/", "_").replace("-", "_").replace(".", "_").replace("<", "").replace(">", "").replace(":", "_")
+    def view(**url_args: Any) -> Response:
+        def run(caller: Caller) -> Any:
+            # Loaded inside the pipeline: a bad argument answers MLflow's error JSON,
+            # after authentication (an anonymous caller learns nothing from it).
+            ctx = ApiContext(project=caller.project, project_id=caller.project_id, user=caller.user,
+                             args=load(_read_args(spec)))
+            ctx.args.update(url_args)
+            return spec.view(ctx)
+
+        return serve(MLFLOW_API, spec.access, g.glml_project_ref, run)
+
+    view.__name__ = spec.endpoint
     return view

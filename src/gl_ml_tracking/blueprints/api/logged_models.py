@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import InvalidParameter
-from ..models import LoggedModel
-from ..schemas.mlflow_json import float_out
-from ..services import logged_models as lm
-from ..services import runs as run_service
-from ..services import validation as v
-from ..services.common import user_key
-from ..services.logged_models import LoggedModelData
-from .api_framework import EXPERIMENTS_READ, EXPERIMENTS_WRITE, ApiContext, api_route
+from ...errors import InvalidParameter
+from ...models import LoggedModel
+from ...schemas.mlflow_json import float_out
+from ...services import logged_model_search
+from ...services import logged_models as lm
+from ...services.logged_model_values import status_name
+from ...services import lookups, run_logging
+from ...services import validation as v
+from ...services.common import user_key
+from ...services.logged_models import LoggedModelData
+from ...schemas import logged_models as req  # the request schemas
+from .framework import EXPERIMENTS_READ, EXPERIMENTS_WRITE, ApiContext, Routes
+
+routes = Routes()  # this module's endpoints, gathered by blueprints/api/__init__.py
 
 LOGGED_MODELS_HISTORY_TAG = "mlflow.log-model.history"
 
@@ -43,7 +48,7 @@ def logged_model_json(model: LoggedModel, data: LoggedModelData) -> dict:
         "creation_timestamp_ms": model.creation_time,
         "last_updated_timestamp_ms": model.last_update_time,
         "artifact_uri": lm.artifact_location(model.experiment.iid, model.model_id),
-        "status": lm.status_name(model.status),
+        "status": status_name(model.status),
         "tags": [{"key": k, "value": val if val is not None else ""} for k, val in data.tags],
     }
     for name, value in (("model_type", model.model_type), ("source_run_id", model.source_run_uuid),
@@ -64,7 +69,7 @@ def _one(ctx: ApiContext, model: LoggedModel) -> dict:
 
 
 # -- logged models -----------------------------------------------------------------
-@api_route("logged-models", "POST", EXPERIMENTS_WRITE)
+@routes.route("logged-models", "POST", EXPERIMENTS_WRITE, schema=req.CreateLoggedModel)
 def create_logged_model(ctx: ApiContext):
     model = lm.create_logged_model(
         ctx.session,
@@ -80,33 +85,30 @@ def create_logged_model(ctx: ApiContext):
     return _one(ctx, model)
 
 
-@api_route("logged-models/<model_id>", "GET", EXPERIMENTS_READ)
+@routes.route("logged-models/<model_id>", "GET", EXPERIMENTS_READ, schema=req.ModelIdOnly)
 def get_logged_model(ctx: ApiContext):
     allow_deleted = str(ctx.get("allow_deleted", "false")).lower() == "true"
-    return _one(ctx, lm.get_logged_model(ctx.session, ctx.project_id, ctx.get("model_id"), allow_deleted=allow_deleted))
+    return _one(ctx, lookups.get_logged_model(ctx.session, ctx.project_id, ctx.get("model_id"), allow_deleted=allow_deleted))
 
 
-@api_route("logged-models/<model_id>", "PATCH", EXPERIMENTS_WRITE)
+@routes.route("logged-models/<model_id>", "PATCH", EXPERIMENTS_WRITE, schema=req.FinalizeLoggedModel)
 def finalize_logged_model(ctx: ApiContext):
     return _one(ctx, lm.finalize(ctx.session, ctx.project_id, ctx.get("model_id"), ctx.get("status")))
 
 
-@api_route("logged-models/<model_id>", "DELETE", EXPERIMENTS_WRITE)
+@routes.route("logged-models/<model_id>", "DELETE", EXPERIMENTS_WRITE, schema=req.ModelIdOnly)
 def delete_logged_model(ctx: ApiContext):
     lm.delete_logged_model(ctx.session, ctx.project_id, ctx.get("model_id"))
     return {}
 
 
-@api_route("logged-models/search", "POST", EXPERIMENTS_READ)
+@routes.route("logged-models/search", "POST", EXPERIMENTS_READ, schema=req.SearchLoggedModels)
 def search_logged_models(ctx: ApiContext):
-    filter_string = ctx.get("filter")
-    if filter_string is not None and not isinstance(filter_string, str):
-        raise InvalidParameter("Invalid value for parameter 'filter': expected a string.")
-    models, token = lm.search(
+    models, token = logged_model_search.search(
         ctx.session,
         ctx.project_id,
         ctx.get("experiment_ids"),
-        filter_string=filter_string,
+        filter_string=ctx.get("filter"),
         datasets=ctx.get("datasets"),
         max_results=ctx.get("max_results"),
         order_by=ctx.get("order_by"),
@@ -119,24 +121,24 @@ def search_logged_models(ctx: ApiContext):
     return result
 
 
-@api_route("logged-models/<model_id>/tags", "PATCH", EXPERIMENTS_WRITE)
+@routes.route("logged-models/<model_id>/tags", "PATCH", EXPERIMENTS_WRITE, schema=req.SetLoggedModelTags)
 def set_logged_model_tags(ctx: ApiContext):
     return _one(ctx, lm.set_tags(ctx.session, ctx.project_id, ctx.get("model_id"), ctx.get("tags")))
 
 
-@api_route("logged-models/<model_id>/tags/<path:tag_key>", "DELETE", EXPERIMENTS_WRITE)
+@routes.route("logged-models/<model_id>/tags/<path:tag_key>", "DELETE", EXPERIMENTS_WRITE, schema=req.ModelIdOnly)
 def delete_logged_model_tag(ctx: ApiContext):
     lm.delete_tag(ctx.session, ctx.project_id, ctx.get("model_id"), ctx.get("tag_key"))
     return {}
 
 
-@api_route("logged-models/<model_id>/params", "POST", EXPERIMENTS_WRITE)
+@routes.route("logged-models/<model_id>/params", "POST", EXPERIMENTS_WRITE, schema=req.LogLoggedModelParams)
 def log_logged_model_params(ctx: ApiContext):
     lm.log_params(ctx.session, ctx.project_id, ctx.get("model_id"), ctx.get("params"))
     return {}
 
 
-@api_route("logged-models/<model_id>/artifacts/directories", "GET", EXPERIMENTS_READ)
+@routes.route("logged-models/<model_id>/artifacts/directories", "GET", EXPERIMENTS_READ, schema=req.ListLoggedModelArtifacts)
 def list_logged_model_artifacts(ctx: ApiContext):
     location, files = lm.list_artifacts(
         ctx.session, ctx.project_id, ctx.get("model_id"), ctx.get("artifact_directory_path") or ""
@@ -145,13 +147,13 @@ def list_logged_model_artifacts(ctx: ApiContext):
 
 
 # -- runs and models -----------------------------------------------------------------
-@api_route("runs/outputs", "POST", EXPERIMENTS_WRITE)
+@routes.route("runs/outputs", "POST", EXPERIMENTS_WRITE, schema=req.LogOutputs)
 def log_outputs(ctx: ApiContext):
     lm.log_outputs(ctx.session, ctx.project_id, ctx.get("run_id"), ctx.get("models"))
     return {}
 
 
-@api_route("runs/log-model", "POST", EXPERIMENTS_WRITE)
+@routes.route("runs/log-model", "POST", EXPERIMENTS_WRITE, schema=req.LogModel)
 def log_model(ctx: ApiContext):
     """The 2.x client's record of a model logged in a run: appended to the run's
     ``mlflow.log-model.history`` tag (a JSON list), as MLflow's server does."""
@@ -165,8 +167,8 @@ def log_model(ctx: ApiContext):
     missing = {"artifact_path", "flavors", "utc_time_created", "run_id"} - set(model)
     if missing:
         raise InvalidParameter(f"Model json is missing mandatory fields: {sorted(missing)}")
-    run = run_service.get_active_run(ctx.session, ctx.project_id, ctx.get("run_id"))
-    from ..services.run_data import load_run_data
+    run = lookups.get_active_run(ctx.session, ctx.project_id, ctx.get("run_id"))
+    from ...services.run_data import load_run_data
 
     tags = dict(load_run_data(ctx.session, [run.id], params=False, metrics=False, inputs=False, outputs=False)[run.id].tags)
     try:
@@ -176,5 +178,5 @@ def log_model(ctx: ApiContext):
     if not isinstance(history, list):
         history = []
     history.append(model)
-    run_service.set_tag(ctx.session, ctx.project_id, run.run_uuid, LOGGED_MODELS_HISTORY_TAG, json.dumps(history))
+    run_logging.set_tag(ctx.session, ctx.project_id, run.run_uuid, LOGGED_MODELS_HISTORY_TAG, json.dumps(history))
     return {}

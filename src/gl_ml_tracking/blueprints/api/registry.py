@@ -1,13 +1,16 @@
 """MLflow model registry endpoints: ``registered-models/*`` and ``model-versions/*``."""
 from __future__ import annotations
 
-from ..services import model_registry as reg
-from ..services.common import user_key
-from .api_framework import REGISTRY_READ, REGISTRY_WRITE, ApiContext, api_route
+from ...services import model_aliases, model_versions, registered_models, registry_describe, registry_search
+from ...services.common import user_key
+from ...schemas import registry as req  # the request schemas
+from .framework import REGISTRY_READ, REGISTRY_WRITE, ApiContext, Routes
+
+routes = Routes()  # this module's endpoints, gathered by blueprints/api/__init__.py
 
 
 # -- JSON ------------------------------------------------------------------------
-def version_json(view: reg.VersionView) -> dict:
+def version_json(view: registry_describe.VersionView) -> dict:
     mv = view.version
     out: dict = {
         "name": mv.registered_model.name,
@@ -29,7 +32,7 @@ def version_json(view: reg.VersionView) -> dict:
     return out
 
 
-def model_json(view: reg.ModelView) -> dict:
+def model_json(view: registry_describe.ModelView) -> dict:
     model = view.model
     out: dict = {
         "name": model.name,
@@ -46,95 +49,95 @@ def model_json(view: reg.ModelView) -> dict:
 
 
 def _model(ctx: ApiContext, model) -> dict:
-    return {"registered_model": model_json(reg.describe_models(ctx.session, [model])[0])}
+    return {"registered_model": model_json(registry_describe.describe_models(ctx.session, [model])[0])}
 
 
 def _version(ctx: ApiContext, mv) -> dict:
-    return {"model_version": version_json(reg.describe_versions(ctx.session, [mv])[0])}
+    return {"model_version": version_json(registry_describe.describe_versions(ctx.session, [mv])[0])}
 
 
 # -- registered models ---------------------------------------------------------------
-@api_route("registered-models/create", "POST", REGISTRY_WRITE)
+@routes.route("registered-models/create", "POST", REGISTRY_WRITE, schema=req.CreateRegisteredModel)
 def create_registered_model(ctx: ApiContext):
-    model = reg.create_registered_model(
+    model = registered_models.create_registered_model(
         ctx.session, ctx.project_id, ctx.get("name"), tags=ctx.get("tags"), description=ctx.get("description"),
         user_id=user_key(ctx.user),
     )
     return _model(ctx, model)
 
 
-@api_route("registered-models/get", "GET", REGISTRY_READ)
+@routes.route("registered-models/get", "GET", REGISTRY_READ, schema=req.RegisteredModelName)
 def get_registered_model(ctx: ApiContext):
-    return _model(ctx, reg.get_registered_model(ctx.session, ctx.project_id, ctx.get("name")))
+    return _model(ctx, registered_models.get_registered_model(ctx.session, ctx.project_id, ctx.get("name")))
 
 
-@api_route("registered-models/rename", "POST", REGISTRY_WRITE)
+@routes.route("registered-models/rename", "POST", REGISTRY_WRITE, schema=req.RenameRegisteredModel)
 def rename_registered_model(ctx: ApiContext):
-    return _model(ctx, reg.rename_registered_model(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("new_name")))
+    return _model(ctx, registered_models.rename_registered_model(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("new_name")))
 
 
-@api_route("registered-models/update", "PATCH", REGISTRY_WRITE)
+@routes.route("registered-models/update", "PATCH", REGISTRY_WRITE, schema=req.UpdateRegisteredModel)
 def update_registered_model(ctx: ApiContext):
-    return _model(ctx, reg.update_registered_model(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("description")))
+    return _model(ctx, registered_models.update_registered_model(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("description")))
 
 
-@api_route("registered-models/delete", "DELETE", REGISTRY_WRITE)
+@routes.route("registered-models/delete", "DELETE", REGISTRY_WRITE, schema=req.RegisteredModelName)
 def delete_registered_model(ctx: ApiContext):
-    reg.delete_registered_model(ctx.session, ctx.project_id, ctx.get("name"))
+    registered_models.delete_registered_model(ctx.session, ctx.project_id, ctx.get("name"))
     return {}
 
 
-@api_route("registered-models/search", ("GET", "POST"), REGISTRY_READ)
+@routes.route("registered-models/search", ("GET", "POST"), REGISTRY_READ, schema=req.SearchRegistry)
 def search_registered_models(ctx: ApiContext):
-    models, token = reg.search_registered_models(
+    models, token = registry_search.search_registered_models(
         ctx.session, ctx.project_id, ctx.get("filter"), ctx.get("max_results"), ctx.get_list("order_by"),
         ctx.get("page_token") or None,
     )
-    result: dict = {"registered_models": [model_json(view) for view in reg.describe_models(ctx.session, models)]}
+    result: dict = {"registered_models": [model_json(view) for view in registry_describe.describe_models(ctx.session, models)]}
     if token:
         result["next_page_token"] = token
     return result
 
 
-@api_route("registered-models/get-latest-versions", ("POST", "GET"), REGISTRY_READ)
+@routes.route("registered-models/get-latest-versions", ("POST", "GET"), REGISTRY_READ, schema=req.GetLatestVersions)
 def get_latest_versions(ctx: ApiContext):
-    versions = reg.get_latest_versions(ctx.session, ctx.project_id, ctx.get("name"), ctx.get_list("stages"))
-    return {"model_versions": [version_json(view) for view in reg.describe_versions(ctx.session, versions)]}
+    versions = model_versions.get_latest_versions(ctx.session, ctx.project_id, ctx.get("name"), ctx.get_list("stages"))
+    return {"model_versions": [version_json(view) for view in registry_describe.describe_versions(ctx.session, versions)]}
 
 
-@api_route("registered-models/set-tag", "POST", REGISTRY_WRITE)
+@routes.route("registered-models/set-tag", "POST", REGISTRY_WRITE, schema=req.SetRegisteredModelTag)
 def set_registered_model_tag(ctx: ApiContext):
-    reg.set_registered_model_tag(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("key"), ctx.get("value"))
+    registered_models.set_registered_model_tag(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("key"), ctx.get("value"))
     return {}
 
 
-@api_route("registered-models/delete-tag", "DELETE", REGISTRY_WRITE)
+@routes.route("registered-models/delete-tag", "DELETE", REGISTRY_WRITE, schema=req.DeleteRegisteredModelTag)
 def delete_registered_model_tag(ctx: ApiContext):
-    reg.delete_registered_model_tag(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("key"))
+    registered_models.delete_registered_model_tag(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("key"))
     return {}
 
 
-@api_route("registered-models/alias", "POST", REGISTRY_WRITE)
+@routes.route("registered-models/alias", "POST", REGISTRY_WRITE, schema=req.SetRegisteredModelAlias)
 def set_registered_model_alias(ctx: ApiContext):
-    reg.set_alias(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("alias"), ctx.get("version"))
+    model_aliases.set_alias(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("alias"), ctx.get("version"))
     return {}
 
 
-@api_route("registered-models/alias", "DELETE", REGISTRY_WRITE)
+@routes.route("registered-models/alias", "DELETE", REGISTRY_WRITE, schema=req.RegisteredModelAlias)
 def delete_registered_model_alias(ctx: ApiContext):
-    reg.delete_alias(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("alias"))
+    model_aliases.delete_alias(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("alias"))
     return {}
 
 
-@api_route("registered-models/alias", "GET", REGISTRY_READ)
+@routes.route("registered-models/alias", "GET", REGISTRY_READ, schema=req.RegisteredModelAlias)
 def get_model_version_by_alias(ctx: ApiContext):
-    return _version(ctx, reg.get_version_by_alias(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("alias")))
+    return _version(ctx, model_aliases.get_version_by_alias(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("alias")))
 
 
 # -- model versions -------------------------------------------------------------------------
-@api_route("model-versions/create", "POST", REGISTRY_WRITE)
+@routes.route("model-versions/create", "POST", REGISTRY_WRITE, schema=req.CreateModelVersion)
 def create_model_version(ctx: ApiContext):
-    mv = reg.create_model_version(
+    mv = model_versions.create_model_version(
         ctx.session,
         ctx.project_id,
         ctx.get("name"),
@@ -149,55 +152,55 @@ def create_model_version(ctx: ApiContext):
     return _version(ctx, mv)
 
 
-@api_route("model-versions/get", "GET", REGISTRY_READ)
+@routes.route("model-versions/get", "GET", REGISTRY_READ, schema=req.ModelVersionRef)
 def get_model_version(ctx: ApiContext):
-    return _version(ctx, reg.get_model_version(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("version")))
+    return _version(ctx, registered_models.get_model_version(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("version")))
 
 
-@api_route("model-versions/update", "PATCH", REGISTRY_WRITE)
+@routes.route("model-versions/update", "PATCH", REGISTRY_WRITE, schema=req.UpdateModelVersion)
 def update_model_version(ctx: ApiContext):
-    mv = reg.update_model_version(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("version"), ctx.get("description"))
+    mv = model_versions.update_model_version(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("version"), ctx.get("description"))
     return _version(ctx, mv)
 
 
-@api_route("model-versions/delete", "DELETE", REGISTRY_WRITE)
+@routes.route("model-versions/delete", "DELETE", REGISTRY_WRITE, schema=req.ModelVersionRef)
 def delete_model_version(ctx: ApiContext):
-    reg.delete_model_version(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("version"))
+    model_versions.delete_model_version(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("version"))
     return {}
 
 
-@api_route("model-versions/search", ("GET", "POST"), REGISTRY_READ)
+@routes.route("model-versions/search", ("GET", "POST"), REGISTRY_READ, schema=req.SearchRegistry)
 def search_model_versions(ctx: ApiContext):
-    versions, token = reg.search_model_versions(
+    versions, token = registry_search.search_model_versions(
         ctx.session, ctx.project_id, ctx.get("filter"), ctx.get("max_results"), ctx.get_list("order_by"),
         ctx.get("page_token") or None,
     )
-    result: dict = {"model_versions": [version_json(view) for view in reg.describe_versions(ctx.session, versions)]}
+    result: dict = {"model_versions": [version_json(view) for view in registry_describe.describe_versions(ctx.session, versions)]}
     if token:
         result["next_page_token"] = token
     return result
 
 
-@api_route("model-versions/set-tag", "POST", REGISTRY_WRITE)
+@routes.route("model-versions/set-tag", "POST", REGISTRY_WRITE, schema=req.SetModelVersionTag)
 def set_model_version_tag(ctx: ApiContext):
-    reg.set_model_version_tag(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("version"), ctx.get("key"), ctx.get("value"))
+    model_versions.set_model_version_tag(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("version"), ctx.get("key"), ctx.get("value"))
     return {}
 
 
-@api_route("model-versions/delete-tag", "DELETE", REGISTRY_WRITE)
+@routes.route("model-versions/delete-tag", "DELETE", REGISTRY_WRITE, schema=req.DeleteModelVersionTag)
 def delete_model_version_tag(ctx: ApiContext):
-    reg.delete_model_version_tag(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("version"), ctx.get("key"))
+    model_versions.delete_model_version_tag(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("version"), ctx.get("key"))
     return {}
 
 
-@api_route("model-versions/get-download-uri", "GET", REGISTRY_READ)
+@routes.route("model-versions/get-download-uri", "GET", REGISTRY_READ, schema=req.ModelVersionRef)
 def get_model_version_download_uri(ctx: ApiContext):
-    return {"artifact_uri": reg.download_uri(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("version"))}
+    return {"artifact_uri": model_versions.download_uri(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("version"))}
 
 
-@api_route("model-versions/transition-stage", "POST", REGISTRY_WRITE)
+@routes.route("model-versions/transition-stage", "POST", REGISTRY_WRITE, schema=req.TransitionModelVersionStage)
 def transition_model_version_stage(ctx: ApiContext):
-    mv = reg.transition_stage(
+    mv = model_versions.transition_stage(
         ctx.session, ctx.project_id, ctx.get("name"), ctx.get("version"), ctx.get("stage"),
         ctx.get("archive_existing_versions", False),
     )

@@ -16,19 +16,18 @@ import os
 
 from flask import Blueprint, g
 
-from ..errors import MlflowError
-from ..services.csrf import CsrfError
-from ..state import get_state
-from . import ui_experiments, ui_links, ui_registry, ui_runs, ui_trash
-from .ui_support import (
+from ...state import get_state
+from ..packages import pages as package_pages
+from . import experiments, links, models, runs, trash
+from .support import (
     BP_NAME,
     STATIC_BP_NAME,
     TemplateHelpers,
-    handle_error,
     security_headers,
 )
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# gl_ml_tracking/, which holds templates/ and static/ (this file is blueprints/ui/__init__.py).
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def make_static_blueprint() -> Blueprint:
@@ -65,11 +64,9 @@ def make_blueprint() -> Blueprint:
     def helpers():
         return {"glml": TemplateHelpers, "base_template": get_state().config.base_template}
 
-    bp.after_request(security_headers)
-    bp.register_error_handler(MlflowError, handle_error)
-    bp.register_error_handler(CsrfError, handle_error)
+    bp.after_request(security_headers)  # errors are pages too: each view answers through ui.support.PAGES
     bp.record_once(_register_static)
 
-    for module in (ui_experiments, ui_runs, ui_trash, ui_registry, ui_links):
+    for module in (experiments, runs, trash, models, links, package_pages):
         module.register(bp)
     return bp

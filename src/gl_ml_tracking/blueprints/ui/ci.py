@@ -12,54 +12,48 @@ token headers), so a host page can fetch the JSON with its session and a
 script with ``PRIVATE-TOKEN``/``Authorization: Bearer``. A project the caller
 cannot read is 404; the MR view and the runs list also need ``read_build``
 (404 without it, as GitLab hides what it does not let you see). Errors are
-MLflow-shaped JSON (``{"error_code", "message"}``).
+MLflow-shaped JSON (``{"error_code", "message"}``); the MR page shows the host's
+error page.
 """
 from __future__ import annotations
 
 import logging
-import re
 from functools import wraps
 from typing import Any, Callable
-from urllib.parse import quote
 
 from flask import Blueprint, Flask, abort, current_app, render_template, request, url_for
 
-from .. import access
-from ..errors import InvalidParameter, MlflowError
-from ..state import get_state
-from ..hooks import READ_BUILD, READ_MODEL_EXPERIMENTS
-from ..services import ci_info
-from ..services.merge_request_view import merge_request_view
-from ..services.runs import get_run_by_iid
-from .api_framework import error_response, json_response
+from ...errors import InvalidParameter, MlflowError
+from ...state import get_state
+from ...hooks import READ_BUILD, READ_MODEL_EXPERIMENTS
+from ...http.args import int_arg
+from ...http.pipeline import Access, Caller, Surface, serve
+from ...http.responses import error_response, json_response
+from ...http.urls import UI_BLUEPRINT
+from ...services import ci_info
+from ...services.merge_request_view import merge_request_view
+from ...services.lookups import get_run_by_iid
+from .support import STATIC_BP_NAME, security_headers
 
 log = logging.getLogger("gl_ml_tracking.ci")
 
 BLUEPRINT_NAME = "gl_ml_tracking_ci"
 MAX_RUNS_PAGE = 1000
-_PROJECT_PATH = re.compile(r"<(?:[a-z]+:)?project_path>")
+# No token needed: a host's page fetches these with its session, a script with a token.
+RUNS_READ = Access((READ_MODEL_EXPERIMENTS,), authenticate=False)
+# The MR view and the runs list show pipelines and jobs, which GitLab hides without read_build.
+BUILDS_READ = Access((READ_MODEL_EXPERIMENTS, READ_BUILD), authenticate=False)
 
 
 # -- helpers ----------------------------------------------------------------------------
-def _project(project_path: str, *, need_build: bool) -> Any:
-    access.current_user()  # resolve the caller once, before any permission check
-    project = access.load_project(project_path)
-    access.require_read(project, READ_MODEL_EXPERIMENTS)
-    if need_build:
-        access.require_read(project, READ_BUILD)
-    return project
-
-
-def ui_url(project: Any, suffix: str) -> str:
-    """A page of this project under the configured UI prefix (the run and
-    experiment pages belong to the UI blueprint; their paths follow GitLab)."""
-    path = quote(project.full_path, safe="/")
-    prefix = _PROJECT_PATH.sub(lambda _m: path, get_state().config.ui_prefix)
-    return request.script_root + prefix + suffix
+def ui_url(project: Any, endpoint: str, **values: Any) -> str:
+    """A page of this project (the run and experiment pages belong to the UI
+    blueprint, which is always registered with this one)."""
+    return url_for(f"{UI_BLUEPRINT}.{endpoint}", project_path=project.full_path, **values)
 
 
 def _with_urls(project: Any, run: dict) -> dict:
-    run["url"] = ui_url(project, f"/ml/candidates/{run['run_iid']}")
+    run["url"] = ui_url(project, "run", iid=run["run_iid"])
     return run
 
 
@@ -68,7 +62,7 @@ def _decorate(project: Any, view: dict) -> dict:
     view["url"] = url_for(f"{BLUEPRINT_NAME}.merge_request_page", project_path=project.full_path, iid=iid)
     view["json_url"] = url_for(f"{BLUEPRINT_NAME}.merge_request_json", project_path=project.full_path, iid=iid)
     for group in view["experiments"]:
-        group["url"] = ui_url(project, f"/ml/experiments/{group['experiment_id']}")
+        group["url"] = ui_url(project, "experiment", iid=int(group["experiment_id"]))
         group["runs_url"] = group["url"] + f"?merge_request_iid={iid}"
         if group["baseline"] is not None:
             _with_urls(project, group["baseline"])
@@ -77,56 +71,39 @@ def _decorate(project: Any, view: dict) -> dict:
     return view
 
 
-def _json_view(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """JSON out, errors as MLflow JSON; never an HTML page or a stack trace."""
+def _host_error_page(error: MlflowError):
+    # Unreadable project, unknown MR: the host's own error page.
+    abort(error.status if error.status in (400, 403, 404) else 500)
+
+
+CI_JSON = Surface(render_error=error_response, render_result=json_response, log=log)
+CI_PAGE = Surface(render_error=_host_error_page, log=log)
+
+
+def _ci_view(surface: Surface, needed: Access, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn(caller, **url values)`` behind the pipeline; these views only read."""
 
     @wraps(fn)
-    def view(**kwargs: Any):
-        session = get_state().session
-        try:
-            return json_response(fn(**kwargs))
-        except MlflowError as error:
-            return error_response(error)
-        except Exception:
-            log.exception("unexpected error in %s", fn.__name__)
-            return error_response(MlflowError("An internal error occurred.", "INTERNAL_ERROR", 500))
-        finally:
-            session.rollback()  # read-only views: nothing to keep
+    def view(project_path: str, **kwargs: Any):
+        return serve(surface, needed, project_path, lambda caller: fn(caller, **kwargs), read_only=True)
 
     return view
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name, "")
-    if raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidParameter(f"'{name}' must be an integer, got {raw[:50]!r}.") from None
-    if not low <= value <= high:
-        raise InvalidParameter(f"'{name}' must be between {low} and {high}, got {value}.")
-    return value
-
-
 # -- views ------------------------------------------------------------------------------
-def merge_request_json(project_path: str, iid: int):
-    project = _project(project_path, need_build=True)
-    return _decorate(project, merge_request_view(get_state().session, project, access.project_key(project), iid))
+def merge_request_json(caller: Caller, iid: int):
+    return _decorate(caller.project, merge_request_view(get_state().session, caller.project, caller.project_id, iid))
 
 
-def merge_request_page(project_path: str, iid: int):
-    try:
-        project = _project(project_path, need_build=True)
-        view = _decorate(project, merge_request_view(get_state().session, project, access.project_key(project), iid))
-    except MlflowError as error:  # unreadable project, unknown MR: the host's 404 page
-        abort(error.status if error.status in (400, 403, 404) else 500)
+def merge_request_page(caller: Caller, iid: int):
+    project = caller.project
+    view = merge_request_json(caller, iid)
     return render_template(
         "gl_ml_tracking/merge_request.html",
         base_template=get_state().config.base_template,
         project=project,
         view=_table_rows(view),
-        experiments_url=ui_url(project, "/ml/experiments"),
+        experiments_url=ui_url(project, "experiments"),
         stylesheet=_ui_stylesheet(),
         fmt_value=fmt_value,
         fmt_delta=fmt_delta,
@@ -187,10 +164,6 @@ def fmt_delta(metric: dict) -> str:
 def _ui_stylesheet() -> Any:
     """The UI's stylesheet, when the UI blueprint serves one, so this page
     looks like the others (it also carries its own few rules)."""
-    try:
-        from .ui_support import STATIC_BP_NAME
-    except ImportError:
-        return None
     if STATIC_BP_NAME in current_app.blueprints:
         try:
             return url_for(f"{STATIC_BP_NAME}.static", filename="ui.css")
@@ -199,9 +172,9 @@ def _ui_stylesheet() -> Any:
     return None
 
 
-def run_ci_json(project_path: str, iid: int):
-    project = _project(project_path, need_build=False)
-    run = get_run_by_iid(get_state().session, access.project_key(project), iid)
+def run_ci_json(caller: Caller, iid: int):
+    project = caller.project
+    run = get_run_by_iid(get_state().session, caller.project_id, iid)
     visible = ci_info.can_view_ci(project)
     return {
         "run_id": run.run_uuid,
@@ -211,17 +184,16 @@ def run_ci_json(project_path: str, iid: int):
     }
 
 
-def ci_runs_json(project_path: str):
-    project = _project(project_path, need_build=True)
+def ci_runs_json(caller: Caller):
+    project = caller.project
     ci_filter = ci_info.CiFilter.from_args(request.args)
     if not ci_filter.active:
         raise InvalidParameter("Give 'pipeline_id' or 'merge_request_iid' (or both).")
-    experiment_iid = _int_arg("experiment_id", 0, 0, 2**62) or None
-    max_results = _int_arg("max_results", 100, 1, MAX_RUNS_PAGE)
-    after = _int_arg("page_token", 0, 0, 2**62) or None
+    experiment_iid = int_arg("experiment_id", 0, 0, 2**62) or None
+    max_results = int_arg("max_results", 100, 1, MAX_RUNS_PAGE)
     session = get_state().session
-    runs, next_after = ci_info.runs_for_ci_filter(session, project, access.project_key(project), ci_filter,
-                                                  experiment_iid, max_results, after)
+    runs, next_token = ci_info.runs_for_ci_filter(session, project, caller.project_id, ci_filter,
+                                                  experiment_iid, max_results, request.args.get("page_token"))
     infos = ci_info.ci_info_for_runs(project, runs)
     result: dict = {"runs": [
         _with_urls(project, {
@@ -230,28 +202,25 @@ def ci_runs_json(project_path: str):
             "ci": infos[run.id],
         }) for run in runs
     ]}
-    if next_after is not None:
-        result["next_page_token"] = str(next_after)
+    if next_token is not None:
+        result["next_page_token"] = next_token
     return result
 
 
 def make_blueprint() -> Blueprint:
     bp = Blueprint(BLUEPRINT_NAME, __name__, template_folder="../templates")
-    bp.add_url_rule("/ml/merge_requests/<int:iid>", "merge_request_page", merge_request_page, methods=["GET"])
-    bp.add_url_rule("/ml/merge_requests/<int:iid>.json", "merge_request_json", _json_view(merge_request_json),
+    bp.add_url_rule("/ml/merge_requests/<int:iid>", "merge_request_page",
+                    _ci_view(CI_PAGE, BUILDS_READ, merge_request_page), methods=["GET"])
+    bp.add_url_rule("/ml/merge_requests/<int:iid>.json", "merge_request_json",
+                    _ci_view(CI_JSON, BUILDS_READ, merge_request_json), methods=["GET"])
+    bp.add_url_rule("/ml/candidates/<int:iid>/ci.json", "run_ci_json", _ci_view(CI_JSON, RUNS_READ, run_ci_json),
                     methods=["GET"])
-    bp.add_url_rule("/ml/candidates/<int:iid>/ci.json", "run_ci_json", _json_view(run_ci_json), methods=["GET"])
-    bp.add_url_rule("/ml/ci/runs.json", "ci_runs_json", _json_view(ci_runs_json), methods=["GET"])
-    try:  # the same headers (CSP, nosniff, framing) as the UI's pages
-        from .ui_support import security_headers
-    except ImportError:
-        security_headers = None
-    if security_headers is not None:
-        bp.after_request(security_headers)
+    bp.add_url_rule("/ml/ci/runs.json", "ci_runs_json", _ci_view(CI_JSON, BUILDS_READ, ci_runs_json), methods=["GET"])
+    bp.after_request(security_headers)  # the same headers (CSP, nosniff, framing) as the UI's pages
     return bp
 
 
-def register_ci_views(app: Flask) -> None:
+def register_ci_views(app: Flask, settings: Any) -> None:
     """Mount the CI pages and JSON under the UI prefix (when the UI is enabled)."""
-    if app.config["GL_ML_TRACKING_ENABLE_UI"]:
-        app.register_blueprint(make_blueprint(), url_prefix=app.config["GL_ML_TRACKING_UI_PREFIX"])
+    if settings.enable_ui:
+        app.register_blueprint(make_blueprint(), url_prefix=settings.ui_prefix)

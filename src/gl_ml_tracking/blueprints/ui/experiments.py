@@ -5,31 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
-from flask import Response, request, stream_with_context
+from flask import Response, request, stream_with_context, url_for
 
-from .. import hooks as perms
-from ..errors import InvalidParameter
-from ..models import ACTIVE
-from ..services import experiments as exp_service
-from ..services import search as search_service
-from ..services import ui_queries as q
-from ..services.ci_link import resolve_job
-from ..services.run_data import load_run_data
-from ..services.runs import PARENT_RUN_TAG
-from .ui_support import (
-    PageContext,
-    commit_or_rollback,
-    settings,
-    done,
-    load_page,
-    load_write_page,
-    render,
-    token_pager,
-    tracking_uri,
-)
+from ... import hooks as perms
+from ...errors import InvalidParameter
+from ...models import ACTIVE
+from ...services import experiments as exp_service
+from ...services import search as search_service
+from ...services import ui_queries as q
+from ...services.run_data import load_run_data
+from ...services.constants import PARENT_RUN_TAG
+from .run_table import ATTRIBUTE_SORTS, parse_order, run_rows, table_columns
+from .support import BP_NAME, PageContext, add_page, done, render, settings, token_pager, tracking_uri
 
 EXPERIMENTS_SORTS = {
     "created_desc": ("Newest", ["creation_time DESC"]),
@@ -38,22 +27,19 @@ EXPERIMENTS_SORTS = {
     "name_asc": ("Name, A–Z", ["name ASC"]),
     "name_desc": ("Name, Z–A", ["name DESC"]),
 }
-# Columns shown before the reader chooses: the first keys of each kind.
-DEFAULT_VISIBLE_PER_KIND = 12
-# Tags shown elsewhere on the page (name, nesting) or too long for a cell.
-HIDDEN_TAG_COLUMNS = {"mlflow.runName", "mlflow.parentRunId", "mlflow.note.content", "mlflow.log-model.history"}
 MAX_COMPARE = 20
 EXPORT_PAGE = 500
 
 
 def register(bp) -> None:
-    bp.add_url_rule("/ml/experiments", "experiments", experiments_list)
-    bp.add_url_rule("/ml/experiments/<int:iid>", "experiment", experiment_page)
-    bp.add_url_rule("/ml/experiments/<int:iid>.csv", "experiment_csv", experiment_csv)
-    bp.add_url_rule("/ml/experiments/<int:iid>/export.csv", "experiment_export", experiment_csv)
-    bp.add_url_rule("/ml/experiments/<int:iid>/compare", "compare", compare_page)
-    bp.add_url_rule("/ml/experiments/<int:iid>/delete", "delete_experiment", delete_experiment, methods=["POST"])
-    bp.add_url_rule("/ml/experiments/<int:iid>/restore", "restore_experiment", restore_experiment, methods=["POST"])
+    write = perms.WRITE_MODEL_EXPERIMENTS
+    add_page(bp, "/ml/experiments", "experiments", experiments_list)
+    add_page(bp, "/ml/experiments/<int:iid>", "experiment", experiment_page)
+    add_page(bp, "/ml/experiments/<int:iid>.csv", "experiment_csv", experiment_csv)
+    add_page(bp, "/ml/experiments/<int:iid>/export.csv", "experiment_export", experiment_csv)
+    add_page(bp, "/ml/experiments/<int:iid>/compare", "compare", compare_page)
+    add_page(bp, "/ml/experiments/<int:iid>/delete", "delete_experiment", delete_experiment, write=write)
+    add_page(bp, "/ml/experiments/<int:iid>/restore", "restore_experiment", restore_experiment, write=write)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -67,8 +53,7 @@ def _name_filter(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- experiments list
-def experiments_list():
-    ctx = load_page()
+def experiments_list(ctx: PageContext):
     session = ctx.session
     search = request.args.get("search", "").strip()[:250]
     sort = request.args.get("sort", "created_desc")
@@ -105,109 +90,6 @@ def experiments_list():
 
 
 # --------------------------------------------------------------------------- runs table
-@dataclass
-class Column:
-    id: str  # "params.lr", "metrics.acc", "tags.team"
-    kind: str  # params | metrics | tags
-    key: str
-
-    @property
-    def order_key(self) -> str:
-        entity = {"params": "params", "metrics": "metrics", "tags": "tags"}[self.kind]
-        return f"{entity}.`{self.key}`"
-
-
-@dataclass
-class RunRow:
-    run: Any
-    depth: int = 0
-    params: dict = field(default_factory=dict)
-    metrics: dict = field(default_factory=dict)  # key -> (value, is_nan)
-    tags: dict = field(default_factory=dict)
-    parent: Any = None  # the parent Run when it is not on this page
-    ci_job: Any = None
-    author: Any = None
-
-
-ATTRIBUTE_SORTS = {
-    "name": "attributes.run_name",
-    "created": "attributes.start_time",
-    "status": "attributes.status",
-    "duration": None,  # not sortable in MLflow's grammar
-}
-
-
-def _parse_order(raw: str) -> tuple[Optional[str], bool]:
-    """``"metrics.`acc` DESC"`` -> (key expression, descending)."""
-    raw = (raw or "").strip()
-    if not raw:
-        return None, True
-    parts = raw.rsplit(" ", 1)
-    if len(parts) == 2 and parts[1].upper() in ("ASC", "DESC"):
-        return parts[0].strip(), parts[1].upper() == "DESC"
-    return raw, False
-
-
-def _columns(ctx: PageContext, experiment, page_data: dict) -> tuple[list[Column], list[Column], bool]:
-    """(all offered columns, visible columns, whether the reader chose them)."""
-    keys = q.discover_keys(ctx.session, ctx.project_id, experiment.id)
-    params, metrics, tags = set(keys.params), set(keys.metrics), set(keys.tags)
-    for data in page_data.values():
-        params.update(k for k, _ in data.params)
-        metrics.update(m[0] for m in data.metrics)
-        tags.update(k for k, _ in data.tags)
-    offered = (
-        [Column(f"params.{k}", "params", k) for k in sorted(params)]
-        + [Column(f"metrics.{k}", "metrics", k) for k in sorted(metrics)]
-        + [Column(f"tags.{k}", "tags", k) for k in sorted(tags - HIDDEN_TAG_COLUMNS)]
-    )
-    chosen = request.args.getlist("cols")
-    if request.args.get("cols_set"):
-        wanted = set(chosen)
-        return offered, [c for c in offered if c.id in wanted], True
-    visible = [c for c in offered if c.kind == "params"][:DEFAULT_VISIBLE_PER_KIND]
-    visible += [c for c in offered if c.kind == "metrics"][:DEFAULT_VISIBLE_PER_KIND]
-    return offered, visible, False
-
-
-def _tree_order(runs: list) -> list[tuple[Any, int]]:
-    """The page's runs with each child right under its parent (when both are on
-    the page), keeping the search order among siblings."""
-    on_page = {r.id for r in runs}
-    children: dict[int, list] = {}
-    roots = []
-    for run in runs:
-        if run.parent_id in on_page and run.parent_id != run.id:
-            children.setdefault(run.parent_id, []).append(run)
-        else:
-            roots.append(run)
-    ordered: list[tuple[Any, int]] = []
-    seen: set[int] = set()
-
-    def visit(run, depth: int) -> None:
-        if run.id in seen:
-            return
-        seen.add(run.id)
-        ordered.append((run, depth))
-        for child in children.get(run.id, ()):
-            visit(child, min(depth + 1, 6))
-
-    for run in roots:
-        visit(run, 0)
-    for run in runs:  # anything in a parent cycle
-        visit(run, 0)
-    return ordered
-
-
-def _ci_jobs(ctx: PageContext, runs: list) -> dict:
-    if not ctx.can_read_builds:
-        return {}
-    jobs = {}
-    for job_id in sorted({r.ci_job_id for r in runs if r.ci_job_id}):
-        jobs[job_id] = resolve_job(ctx.project, job_id)
-    return jobs
-
-
 def _search_page(ctx: PageContext, experiment, order_expr: Optional[str], descending: bool):
     view = "ACTIVE_ONLY" if experiment.lifecycle_stage == ACTIVE else "ALL"
     order_by = [f"{order_expr} {'DESC' if descending else 'ASC'}"] if order_expr else None
@@ -221,11 +103,10 @@ def _search_page(ctx: PageContext, experiment, order_expr: Optional[str], descen
     )
 
 
-def experiment_page(iid: int):
-    ctx = load_page()
+def experiment_page(ctx: PageContext, iid: int):
     session = ctx.session
     experiment = q.find_experiment(session, ctx.project_id, iid)
-    order_expr, descending = _parse_order(request.args.get("order", ""))
+    order_expr, descending = parse_order(request.args.get("order", ""))
     error = None
     runs, next_token = [], None
     try:
@@ -233,24 +114,8 @@ def experiment_page(iid: int):
     except InvalidParameter as exc:
         error = exc.message
     data = load_run_data(session, [r.id for r in runs], inputs=False, outputs=False)
-    offered, visible, chosen = _columns(ctx, experiment, data)
-    parents = q.runs_by_pks(session, ctx.project_id, [r.parent_id for r in runs if r.parent_id])
-    jobs = _ci_jobs(ctx, runs)
-    from .ui_support import present_user
-
-    rows = []
-    for run, depth in _tree_order(runs):
-        d = data[run.id]
-        rows.append(RunRow(
-            run=run,
-            depth=depth,
-            params=dict(d.params),
-            metrics={m[0]: (m[1], m[2]) for m in d.metrics},
-            tags=dict(d.tags),
-            parent=parents.get(run.parent_id) if depth == 0 and run.parent_id else None,
-            ci_job=jobs.get(run.ci_job_id),
-            author=present_user(run.author_id),
-        ))
+    offered, visible, chosen = table_columns(ctx, experiment, data)
+    rows = run_rows(ctx, runs, data)
     metric_keys = sorted({m[0] for d in data.values() for m in d.metrics})
     chart_key = request.args.get("chart") or (metric_keys[0] if metric_keys else "")
     chart_points = [
@@ -306,10 +171,9 @@ def _metric_cell(value: Any, is_nan: bool) -> str:
     return "" if value is None else repr(float(value)) if isinstance(value, float) else str(value)
 
 
-def experiment_csv(iid: int):
-    ctx = load_page()
+def experiment_csv(ctx: PageContext, iid: int):
     experiment = q.find_experiment(ctx.session, ctx.project_id, iid)
-    order_expr, descending = _parse_order(request.args.get("order", ""))
+    order_expr, descending = parse_order(request.args.get("order", ""))
     order_by = [f"{order_expr} {'DESC' if descending else 'ASC'}"] if order_expr else None
     filter_string = request.args.get("filter", "")
     view = "ACTIVE_ONLY" if experiment.lifecycle_stage == ACTIVE else "ALL"
@@ -362,8 +226,7 @@ def experiment_csv(iid: int):
 
 
 # --------------------------------------------------------------------------- compare
-def compare_page(iid: int):
-    ctx = load_page()
+def compare_page(ctx: PageContext, iid: int):
     session = ctx.session
     experiment = q.find_experiment(session, ctx.project_id, iid)
     wanted = []
@@ -397,7 +260,7 @@ def compare_page(iid: int):
         metric_rows.append((key, cells, best_min, best_max))
     chart_series = [
         {"iid": r.iid, "name": r.name or f"Run {r.iid}",
-         "url": _chart_url(r.iid)} for r in runs
+         "url": url_for(f"{BP_NAME}.chart_data", iid=r.iid)} for r in runs
     ]
     return render(
         "compare.html",
@@ -413,23 +276,14 @@ def compare_page(iid: int):
     )
 
 
-def _chart_url(run_iid: int) -> str:
-    from .ui_support import BP_NAME
-    from flask import url_for
-
-    return url_for(f"{BP_NAME}.chart_data", iid=run_iid)
-
-
 # --------------------------------------------------------------------------- delete / restore
-def delete_experiment(iid: int):
-    ctx = load_write_page(perms.WRITE_MODEL_EXPERIMENTS)
+def delete_experiment(ctx: PageContext, iid: int):
     experiment = q.find_experiment(ctx.session, ctx.project_id, iid)
-    commit_or_rollback(lambda: exp_service.delete_experiment(ctx.session, ctx.project_id, experiment.iid))
+    exp_service.delete_experiment(ctx.session, ctx.project_id, experiment.iid)
     return done(f"Experiment “{experiment.name}” moved to the trash.", "experiments")
 
 
-def restore_experiment(iid: int):
-    ctx = load_write_page(perms.WRITE_MODEL_EXPERIMENTS)
+def restore_experiment(ctx: PageContext, iid: int):
     experiment = q.find_experiment(ctx.session, ctx.project_id, iid)
-    commit_or_rollback(lambda: exp_service.restore_experiment(ctx.session, ctx.project_id, experiment.iid))
+    exp_service.restore_experiment(ctx.session, ctx.project_id, experiment.iid)
     return done(f"Experiment “{experiment.name}” restored.", "experiment", iid=iid)

@@ -9,21 +9,19 @@ from __future__ import annotations
 
 from flask import redirect, url_for
 
-from ..services import runs as run_service
-from .ui_support import load_page, render
+from ...services import lookups
+from .support import PageContext, add_page, render
 
 
 def register(bp) -> None:
-    bp.add_url_rule("/ml/mlflow-link", "mlflow_link", mlflow_link)
-    bp.add_url_rule("/ml/runs/<run_id>", "run_by_id", run_by_id)
+    add_page(bp, "/ml/mlflow-link", "mlflow_link", mlflow_link)
+    add_page(bp, "/ml/runs/<run_id>", "run_by_id", run_by_id)
 
 
-def mlflow_link():
-    load_page()
+def mlflow_link(ctx: PageContext):
     return render("mlflow_link.html")
 
 
-def run_by_id(run_id: str):
-    ctx = load_page()
-    run = run_service.get_run(ctx.session, ctx.project_id, run_id)
+def run_by_id(ctx: PageContext, run_id: str):
+    run = lookups.get_run(ctx.session, ctx.project_id, run_id)
     return redirect(url_for(".run", iid=run.iid))

@@ -11,30 +11,31 @@ from typing import Any, Optional
 
 from flask import jsonify, request
 
-from .. import hooks as perms
-from ..errors import InvalidParameter, MlflowError, ResourceDoesNotExist
-from ..models import ACTIVE
-from ..services import artifacts as artifact_service
-from ..services import logged_models as logged_model_service
-from ..services import metric_charts
-from ..services import model_registry as registry
-from ..services import packages as pkg
-from ..services import runs as run_service
-from ..services import ui_queries as q
-from ..services.ci_link import resolve_job
-from ..services.common import user_key
-from ..services.markdown_safe import render_markdown
-from ..services.run_data import load_run_data
-from ..services.uris import experiment_package_name, run_artifact_uri
-from .ui_support import (
+from ... import hooks as perms
+from ...errors import InvalidParameter, MlflowError, ResourceDoesNotExist
+from ...models import ACTIVE
+from ...services import artifacts as artifact_service
+from ...services import logged_model_search
+from ...services import metric_charts
+from ...services import model_versions, registered_models, registry_search
+from ...services import packages as pkg
+from ...services import runs as run_service
+from ...services import ui_queries as q
+from ...services.ci_link import resolve_job
+from ...services.common import user_key
+from ...services.markdown_safe import render_markdown
+from ...services.run_data import load_run_data
+from ...services.uris import experiment_package_name, run_artifact_uri
+from ...http.files import file_response
+from ...http.pipeline import Surface
+from .support import (
+    PAGES,
     PageContext,
-    commit_or_rollback,
-    settings,
+    add_page,
     done,
-    load_page,
-    load_write_page,
     present_user,
     render,
+    settings,
 )
 
 NOTE_TAG = "mlflow.note.content"
@@ -49,12 +50,15 @@ MAX_ARTIFACT_ENTRIES = 1000  # entries of one artifacts directory shown
 
 
 def register(bp) -> None:
-    bp.add_url_rule("/ml/candidates/<int:iid>", "run", run_page)
-    bp.add_url_rule("/ml/candidates/<int:iid>/chart-data", "chart_data", chart_data)
-    bp.add_url_rule("/ml/candidates/<int:iid>/artifacts/raw", "artifact_raw", artifact_raw)
-    bp.add_url_rule("/ml/candidates/<int:iid>/delete", "delete_run", delete_run, methods=["POST"])
-    bp.add_url_rule("/ml/candidates/<int:iid>/restore", "restore_run", restore_run, methods=["POST"])
-    bp.add_url_rule("/ml/candidates/<int:iid>/promote", "promote_run", promote_run, methods=["POST"])
+    write = perms.WRITE_MODEL_EXPERIMENTS
+    add_page(bp, "/ml/candidates/<int:iid>", "run", run_page)
+    add_page(bp, "/ml/candidates/<int:iid>/chart-data", "chart_data", chart_data, surface=CHART_DATA)
+    add_page(bp, "/ml/candidates/<int:iid>/artifacts/raw", "artifact_raw", artifact_raw,
+             read=(perms.READ_MODEL_EXPERIMENTS, perms.READ_PACKAGE))
+    add_page(bp, "/ml/candidates/<int:iid>/delete", "delete_run", delete_run, write=write)
+    add_page(bp, "/ml/candidates/<int:iid>/restore", "restore_run", restore_run, write=write)
+    add_page(bp, "/ml/candidates/<int:iid>/promote", "promote_run", promote_run,
+             read=(perms.READ_MODEL_REGISTRY,), write=perms.WRITE_MODEL_REGISTRY)
 
 
 def _package_of(run) -> tuple[str, str]:
@@ -166,8 +170,7 @@ def _split_tags(tags: list) -> tuple[list, list, Optional[str]]:
     return user, system, note
 
 
-def run_page(iid: int):
-    ctx = load_page()
+def run_page(ctx: PageContext, iid: int):
     session = ctx.session
     run = q.find_run(session, ctx.project_id, iid)
     experiment = run.experiment
@@ -176,18 +179,18 @@ def run_page(iid: int):
     parent = q.runs_by_pks(session, ctx.project_id, [run.parent_id]).get(run.parent_id) if run.parent_id else None
     children, child_count = q.child_runs(session, ctx.project_id, run)
     ci_job = resolve_job(ctx.project, run.ci_job_id) if run.ci_job_id and ctx.can_read_builds else None
-    logged_models, _ = logged_model_service.search(
+    logged_models, _ = logged_model_search.search(
         session, ctx.project_id, [str(experiment.iid)], filter_string=f"source_run_id = '{run.run_uuid}'",
         max_results=50)
     versions = []
     if ctx.can_read_registry:
-        versions, _ = registry.search_model_versions(session, ctx.project_id, f"run_id = '{run.run_uuid}'", 50)
+        versions, _ = registry_search.search_model_versions(session, ctx.project_id, f"run_id = '{run.run_uuid}'", 50)
     metric_keys = [m[0] for m in data.metrics]
     chart_keys = request.args.getlist("charts") or metric_keys[:MAX_CHART_METRICS]
     chart_keys = [k for k in chart_keys if k in set(metric_keys)][:MAX_CHART_METRICS]
     model_names = []
     if ctx.can_write_registry:
-        found, _ = registry.search_registered_models(session, ctx.project_id, None, 100, ["name ASC"], None)
+        found, _ = registry_search.search_registered_models(session, ctx.project_id, None, 100, ["name ASC"], None)
         model_names = [m.name for m in found]
     return render(
         "run.html",
@@ -218,22 +221,26 @@ def run_page(iid: int):
 
 
 # --------------------------------------------------------------------------- chart data
-def chart_data(iid: int):
+def _chart_error(error: MlflowError):
+    # What the page may not see is simply not found, as on the pages themselves.
+    status = 404 if isinstance(error, ResourceDoesNotExist) or error.status in (403, 404) else error.status
+    return jsonify({"error_code": error.error_code, "message": error.message}), status
+
+
+# The chart data is the pages' JSON: the pages' checks, errors as JSON.
+CHART_DATA = Surface(render_error=_chart_error, enter=PAGES.enter, passthrough=PAGES.passthrough)
+
+
+def chart_data(ctx: PageContext, iid: int):
     """JSON for one metric's chart: at most ``buckets`` (≤ 1000) points of
     min/max/last, whatever the history's length."""
-    try:
-        ctx = load_page()
-        run = q.find_run(ctx.session, ctx.project_id, iid)
-        key = request.args.get("key", "")
-        if not key:
-            raise InvalidParameter("Missing value for required parameter 'key'.")
-        x, buckets, start, end = metric_charts.parse_chart_args(
-            request.args.get("x"), request.args.get("buckets"), request.args.get("start"), request.args.get("end"))
-        data = metric_charts.chart_buckets(ctx.session, run.id, key, x=x, buckets=buckets, start=start, end=end)
-    except MlflowError as exc:
-        status = 404 if isinstance(exc, ResourceDoesNotExist) or exc.status in (403, 404) else exc.status
-        response = jsonify({"error_code": exc.error_code, "message": exc.message})
-        return response, status
+    run = q.find_run(ctx.session, ctx.project_id, iid)
+    key = request.args.get("key", "")
+    if not key:
+        raise InvalidParameter("Missing value for required parameter 'key'.")
+    x, buckets, start, end = metric_charts.parse_chart_args(
+        request.args.get("x"), request.args.get("buckets"), request.args.get("start"), request.args.get("end"))
+    data = metric_charts.chart_buckets(ctx.session, run.id, key, x=x, buckets=buckets, start=start, end=end)
     payload = metric_charts.buckets_json(data)
     payload.update(run_iid=run.iid, run_name=run.name or f"Run {run.iid}")
     response = jsonify(payload)
@@ -242,10 +249,7 @@ def chart_data(iid: int):
 
 
 # --------------------------------------------------------------------------- artifact download
-def artifact_raw(iid: int):
-    from .packages import file_response
-
-    ctx = load_page(perms.READ_MODEL_EXPERIMENTS, perms.READ_PACKAGE)
+def artifact_raw(ctx: PageContext, iid: int):
     run = q.find_run(ctx.session, ctx.project_id, iid)
     path = _clean_path(request.args.get("path"))
     if not path:
@@ -262,25 +266,22 @@ def artifact_raw(iid: int):
 
 
 # --------------------------------------------------------------------------- mutations
-def delete_run(iid: int):
-    ctx = load_write_page(perms.WRITE_MODEL_EXPERIMENTS)
+def delete_run(ctx: PageContext, iid: int):
     run = q.find_run(ctx.session, ctx.project_id, iid)
     experiment_iid = run.experiment.iid
-    commit_or_rollback(lambda: run_service.delete_run(ctx.session, ctx.project_id, run.run_uuid))
+    run_service.delete_run(ctx.session, ctx.project_id, run.run_uuid)
     return done(f"Run {iid} moved to the trash.", "experiment", iid=experiment_iid)
 
 
-def restore_run(iid: int):
-    ctx = load_write_page(perms.WRITE_MODEL_EXPERIMENTS)
+def restore_run(ctx: PageContext, iid: int):
     run = q.find_run(ctx.session, ctx.project_id, iid)
-    commit_or_rollback(lambda: run_service.restore_run(ctx.session, ctx.project_id, run.run_uuid))
+    run_service.restore_run(ctx.session, ctx.project_id, run.run_uuid)
     return done(f"Run {iid} restored.", "run", iid=iid)
 
 
-def promote_run(iid: int):
+def promote_run(ctx: PageContext, iid: int):
     """Register the run (or one of its logged models) as a new version of a
     registered model, creating the model when the name is new."""
-    ctx = load_write_page(perms.WRITE_MODEL_REGISTRY, perms.READ_MODEL_REGISTRY)
     if not ctx.can(perms.READ_MODEL_EXPERIMENTS):
         raise ResourceDoesNotExist("Not found")
     session = ctx.session
@@ -293,14 +294,10 @@ def promote_run(iid: int):
     if any(segment in ("", ".", "..") for segment in sub_path.split("/")) and sub_path:
         raise InvalidParameter("The artifact path may not contain empty, '.' or '..' segments.")
     source = f"runs:/{run.run_uuid}/{sub_path}" if sub_path else f"runs:/{run.run_uuid}"
-
-    def promote():
-        try:
-            registry.get_registered_model(session, ctx.project_id, name)
-        except ResourceDoesNotExist:
-            registry.create_registered_model(session, ctx.project_id, name, user_id=user_key(ctx.user))
-        return registry.create_model_version(session, ctx.project_id, name, source, run_id=run.run_uuid,
-                                             description=description, user_id=user_key(ctx.user))
-
-    version = commit_or_rollback(promote)
+    try:
+        registered_models.get_registered_model(session, ctx.project_id, name)
+    except ResourceDoesNotExist:
+        registered_models.create_registered_model(session, ctx.project_id, name, user_id=user_key(ctx.user))
+    version = model_versions.create_model_version(session, ctx.project_id, name, source, run_id=run.run_uuid,
+                                            description=description, user_id=user_key(ctx.user))
     return done(f"Run {iid} registered as version {version.version} of model “{name}”.", "model", name=name)

@@ -1,5 +1,6 @@
-"""What every page of the UI shares: the project and the caller's rights,
-template helpers, CSRF-checked POSTs, error pages and security headers.
+"""What every page of the UI shares: the pages' surface of the request
+pipeline (the project and the caller's rights, CSRF-checked POSTs, error
+pages), template helpers and security headers.
 
 Pages are mounted under ``GL_ML_TRACKING_UI_PREFIX`` (``/<path:project_path>/-``);
 the blueprint pops ``project_path`` and puts it back into every ``url_for``
@@ -9,21 +10,24 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 from urllib.parse import urlencode
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
+from werkzeug.exceptions import HTTPException
 
-from .. import access
-from .. import hooks as perms
-from ..errors import InvalidParameter, MlflowError, PermissionDenied, ResourceDoesNotExist
-from ..state import get_state
-from ..services import csrf
+from ... import access
+from ... import hooks as perms
+from ...errors import InvalidParameter, MlflowError, PermissionDenied, ResourceDoesNotExist
+from ...http.pipeline import Access, Caller, Surface, serve
+from ...http.urls import API_BLUEPRINT, UI_BLUEPRINT, endpoint_url
+from ...state import get_state
+from ...services import csrf
 
-BP_NAME = "gl_ml_tracking_ui"
+BP_NAME = UI_BLUEPRINT
 STATIC_BP_NAME = "gl_ml_tracking_static"
 
 
@@ -67,49 +71,72 @@ class PageContext:
         return get_state().session
 
 
-def load_page(*read_permissions: str) -> PageContext:
-    """The project of this URL if the caller may read it (else 404, whether it
-    exists or not). GET requests for a non-canonical path (the numeric id, other
-    letter case) are redirected to the project's full path."""
+class FormRejected(MlflowError):
+    """A POST that did not prove it came from one of our pages (CSRF)."""
+
+    error_code = "PERMISSION_DENIED"
+    status = 403
+
+
+@dataclass(frozen=True)
+class Done:
+    """What a POST answers once its change is committed: a notice, then a
+    redirect (the PRG pattern). Flashed only after the commit, so a failed
+    commit leaves no stale notice."""
+
+    message: str
+    endpoint: str
+    values: dict = field(default_factory=dict)
+
+
+def done(message: str, endpoint: str, **values: Any) -> Done:
+    return Done(message, endpoint, values)
+
+
+def open_page(caller: Caller) -> PageContext:
+    """The page's context, once the project is readable. GET requests for a
+    non-canonical path (the numeric id, other letter case) are redirected to
+    the project's full path."""
     path = g.get("glml_project_path") or ""
-    project = access.load_project(path)
-    for permission in read_permissions or (perms.READ_MODEL_EXPERIMENTS,):
-        access.require_read(project, permission)
-    canonical = getattr(project, "full_path", None)
+    canonical = getattr(caller.project, "full_path", None)
     if request.method == "GET" and canonical and canonical != path:
         g.glml_project_path = canonical
         values = request.args.to_dict(flat=False)
         values.update(request.view_args or {})
         abort(redirect(url_for(request.endpoint, **values), code=302))
-    g.glml_page = PageContext(project=project, project_id=access.project_key(project), user=access.current_user())
+    g.glml_page = PageContext(project=caller.project, project_id=caller.project_id, user=caller.user)
     return g.glml_page
 
 
-def load_write_page(write_permission: str, read_permission: str = perms.READ_MODEL_EXPERIMENTS) -> PageContext:
-    """For POSTs: the project, the CSRF check, and the write permission. A caller
-    who may not write gets 404, as in GitLab's UI (nothing is revealed)."""
-    ctx = load_page(read_permission)
-    if not ctx.can(write_permission):
-        raise PermissionDenied("You may not change this project.")
-    csrf.check_csrf()
-    return ctx
+def _finish(result: Any) -> Any:
+    if isinstance(result, Done):
+        flash(result.message, "glml-success")
+        return redirect(url_for(f"{BP_NAME}.{result.endpoint}", **result.values), code=303)
+    return result
 
 
-def commit_or_rollback(action: Callable[[], Any]) -> Any:
-    session = get_state().session
-    try:
-        result = action()
-        session.commit()
-        return result
-    except Exception:
-        session.rollback()
-        raise
+def add_page(bp: Any, rule: str, endpoint: str, view: Callable[..., Any], *,
+             read: Sequence[str] = (perms.READ_MODEL_EXPERIMENTS,), write: Optional[str] = None,
+             surface: Optional[Surface] = None) -> None:
+    """Mount ``view(ctx, **url values)``: a GET page needing the ``read`` permissions
+    (else 404, whether the project exists or not), or, with ``write``, a CSRF-checked
+    POST whose change is committed. A caller who may not write gets 404 too, as in
+    GitLab's UI (nothing is revealed)."""
+    needed = Access(tuple(read), (write,) if write else (), authenticate=False)
 
+    def run(ctx: PageContext, kwargs: dict) -> Any:
+        if write:
+            try:
+                csrf.check_csrf()
+            except csrf.CsrfError as exc:
+                raise FormRejected(str(exc)) from None
+        return view(ctx, **kwargs)
 
-def done(message: str, endpoint: str, **values: Any):
-    """Redirect after a successful POST (the PRG pattern), with a notice."""
-    flash(message, "glml-success")
-    return redirect(url_for(f"{BP_NAME}.{endpoint}", **values), code=303)
+    def page(**kwargs: Any) -> Any:
+        return serve(surface or PAGES, needed, g.get("glml_project_path") or "", lambda ctx: run(ctx, kwargs),
+                     read_only=not write)
+
+    bp.add_url_rule(rule, endpoint, page, methods=["POST"] if write else ["GET"])
 
 
 # --------------------------------------------------------------------------- formatting
@@ -185,7 +212,7 @@ STATUS_BADGES = {
 
 
 def static_url(filename: str) -> str:
-    from ..version import __version__
+    from ...version import __version__
 
     return url_for(f"{STATIC_BP_NAME}.static", filename=filename, v=__version__)
 
@@ -235,11 +262,10 @@ def project_web_url(project: Any) -> str:
 
 
 def tracking_uri(project: Any) -> str:
-    prefix = settings().api_prefix
-    import re
-
-    path = re.sub(r"<(?:[a-z]+:)?project_ref>", str(project.id), prefix)
-    return request.host_url.rstrip("/") + request.script_root + path
+    """The project's MLflow tracking URI: the API's root (or where it would be, API disabled)."""
+    root = endpoint_url(API_BLUEPRINT, "tracking_root", settings().api_prefix, external=True,
+                        project_ref=str(project.id))
+    return root.removesuffix("/")
 
 
 def present_user(user_id: Any):
@@ -323,18 +349,19 @@ def error_page(status: int, title: str, message: str):
     return body, code
 
 
-def handle_error(exc: Exception):
-    if isinstance(exc, csrf.CsrfError):
-        return error_page(403, "The form could not be accepted",
-                          f"{exc} Reload the page and try again.")
-    if isinstance(exc, (ResourceDoesNotExist, PermissionDenied)):
+def page_error(error: MlflowError):
+    if isinstance(error, FormRejected):
+        return error_page(403, "The form could not be accepted", f"{error.message} Reload the page and try again.")
+    if isinstance(error, (ResourceDoesNotExist, PermissionDenied)):
         # GitLab's rule: what you may not read or change is simply not found.
         return error_page(404, "Page not found", "The page you were looking for could not be found.")
-    if isinstance(exc, InvalidParameter):
-        return error_page(400, "The request could not be done", exc.message)
-    if isinstance(exc, MlflowError):
-        return error_page(exc.status, "Something went wrong", exc.message)
-    raise exc
+    if isinstance(error, InvalidParameter):
+        return error_page(400, "The request could not be done", error.message)
+    return error_page(error.status, "Something went wrong", error.message)
+
+
+# Redirects and aborts (the canonical-path redirect, an oversized form) are answers of their own.
+PAGES = Surface(render_error=page_error, render_result=_finish, enter=open_page, passthrough=(HTTPException,))
 
 
 def security_headers(response):
