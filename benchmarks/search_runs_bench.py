@@ -1,6 +1,6 @@
 """Time ``search_runs`` on a large experiment (default 100,000 runs).
 
-    .venv/bin/python benchmarks/search_runs_bench.py [sqlite|postgresql] [runs]
+    .venv/bin/python -m benchmarks.search_runs_bench [sqlite|postgresql] [runs]    # from the repository root
 
 Each run has 5 latest metrics, 5 params and 3 tags (a few with NaN metrics and
 missing keys). Prints the time of the first page and of a deep page (reached by
@@ -9,22 +9,17 @@ default search.
 """
 from __future__ import annotations
 
-import os
 import random
 import sys
 import tempfile
 import time
 import uuid
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "src"))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.orm import Session
 
-from sqlalchemy import create_engine, insert, text  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
-
-from gl_ml_tracking.models import Base, Experiment, LatestMetric, Param, Run, RunTag  # noqa: E402
-from gl_ml_tracking.services.search import search_runs  # noqa: E402
+from gl_ml_tracking.models import Base, Experiment, LatestMetric, Param, Run, RunTag
+from gl_ml_tracking.services.search import search_runs
 
 CASES = [
     ("", None),
@@ -91,7 +86,7 @@ def populate(session: Session, n: int) -> int:
 def main() -> None:
     kind = sys.argv[1] if len(sys.argv) > 1 else "sqlite"
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
-    from livedb import fresh_database
+    from tests.support.livedb import fresh_database
 
     with tempfile.TemporaryDirectory() as tmp, fresh_database(kind, tmp) as url:
         engine = create_engine(url)

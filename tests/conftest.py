@@ -3,14 +3,8 @@ MLflow client pointed at it through the environment, as a user would."""
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:  # the example forge lives in examples/
-    sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # Fail fast instead of retrying for minutes: the client retries 5xx 7 times by default.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -18,8 +12,8 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
-from livedb import fresh_database  # noqa: E402
-from liveserver import build_app, migrate_and_seed, serve  # noqa: E402
+from tests.support.livedb import fresh_database  # noqa: E402
+from tests.support.liveserver import build_app, migrate_and_seed, serve  # noqa: E402
 
 DB_KINDS = ["sqlite", "postgresql"]
 
@@ -68,7 +62,7 @@ def mlflow_client(forge, monkeypatch):
 def moto_endpoint():
     """A moto S3 server process on loopback for the module's S3 tests (boto3 pointed at
     fake credentials while it runs)."""
-    from s3_server import apply_s3_env, start_moto_server, stop_moto_server
+    from tests.support.s3_server import apply_s3_env, start_moto_server, stop_moto_server
 
     with pytest.MonkeyPatch.context() as mp:
         apply_s3_env(mp)

@@ -17,8 +17,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from gl_ml_tracking import get_state
-from liveserver import build_app, migrate_and_seed, serve
-from s3_server import apply_s3_env
+from tests.support import child_env
+from tests.support.liveserver import build_app, migrate_and_seed, serve
+from tests.support.s3_server import apply_s3_env
 
 
 def _sha(path) -> str:
@@ -542,10 +543,9 @@ def forge_process(forge, database_url, tmp_path_factory):
     import subprocess
     import sys
 
-    here = os.path.dirname(os.path.abspath(__file__))
-    proc = subprocess.Popen([sys.executable, os.path.join(here, "forge_process.py"), database_url,
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.forge_process", database_url,
                              str(tmp_path_factory.mktemp("big-storage"))],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, env=child_env())
     try:
         line = proc.stdout.readline()  # blocks until the server listens (or the process dies)
         assert line.startswith("PORT "), f"forge process did not start: {line!r}"

@@ -3,7 +3,7 @@ private project, generated from tables, on SQLite and PostgreSQL.
 
 * Endpoints are discovered from ``app.url_map`` (the MLflow API, the artifacts
   proxy, the packages API and every UI route), so endpoints added later are
-  covered without touching this file; ``ROUTES`` says which MLflow endpoints
+  covered without touching this file; ``api_routes()`` says which MLflow endpoints
   declare themselves reads or writes, and a test checks that declaration
   against what the endpoint does.
 * Identities are made directly in the example forge's tables: users with each
@@ -218,7 +218,7 @@ def make_identities(app) -> dict[str, Identity]:
                    for k, t in tokens.items() if k not in ("ci_job_token",))
 
     basic = base64.b64encode(f"m-developer:{tokens['developer']}".encode()).decode()
-    from liveserver import OUTSIDER_TOKEN
+    from tests.support.liveserver import OUTSIDER_TOKEN
 
     # Every way a token may travel is used by someone.
     return {
@@ -248,7 +248,7 @@ class Endpoint:
 
     @property
     def key(self) -> str:
-        from gl_ml_tracking.schemas.mlflow_requests import endpoint_key
+        from gl_ml_tracking.blueprints.api.framework import endpoint_key
 
         return endpoint_key(self.spec_rule) if self.spec_rule else self.rule
 
@@ -263,7 +263,9 @@ READ_ONLY_POSTS = {"experiments/search", "runs/search", "logged-models/search", 
 
 
 def discover_endpoints(app) -> list[Endpoint]:
-    from gl_ml_tracking.blueprints.api_framework import ROUTES
+    from gl_ml_tracking.blueprints.api import api_routes
+
+    routes = api_routes()
 
     found = []
     for rule in app.url_map.iter_rules():
@@ -274,7 +276,7 @@ def discover_endpoints(app) -> list[Endpoint]:
             continue
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             if "<path:project_ref>" in rule.rule and blueprint == "gl_ml_tracking_api":
-                spec = next(s for s in ROUTES if rule.rule.endswith(s.rule) and method in s.methods)
+                spec = next(s for s in routes if rule.rule.endswith(s.rule) and method in s.methods)
                 found.append(Endpoint("api", rule.rule, method, bool(spec.access.write), spec.access.authenticate, spec.rule))
             elif "<path:project_ref>" in rule.rule:
                 found.append(Endpoint("packages", rule.rule, method, method != "GET"))

@@ -8,14 +8,12 @@ only that every figure was measured, for both servers.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support import ROOT, child_env
+
 WORKLOADS = ["log_metric", "log_batch", "search", "history", "pages"]
 
 
@@ -26,7 +24,7 @@ def test_benchmark_harness_produces_a_table_for_both_servers(tmp_path):
     cmd = [sys.executable, "-m", "benchmarks.run", "--scale", "0.002", "--db", "sqlite", "--ref-workers", "1",
            "--only", *WORKLOADS, "--results", str(results), "--json", str(data), "--work-dir", str(tmp_path / "work")]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          env=child_env())
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     figures = json.loads(data.read_text())["figures"]

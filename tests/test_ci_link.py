@@ -18,8 +18,8 @@ from mlflow.tracking import MlflowClient
 from examples.forge import auth
 from examples.forge import ci as forge_ci
 from examples.forge.models import Job, Membership, MergeRequest, Project, Role, User, db
+from tests.support import ROOT, child_env
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PUBLIC, PRIVATE = 1, 2  # demo/mnist, demo/secret
 CI_TAG = "gitlab.CI_JOB_ID"
 
@@ -171,6 +171,9 @@ def test_unknown_job_id_leaves_the_run_unlinked_and_the_request_succeeds(forge, 
     assert linked is None
     mlflow_client.set_tag(run.info.run_id, CI_TAG, value + "0")
     assert run_row(forge, run.info.run_id)[1] is None
+    # Stored all the same: "9876543210" is past the forge's job id column, and on PostgreSQL
+    # the hook's failed lookup used to abort the transaction and lose the tag behind a 200.
+    assert mlflow_client.get_run(run.info.run_id).data.tags[CI_TAG] == value + "0"
     body = ui_get(forge, PUBLIC, f"/ml/candidates/{iid}/ci.json", forge.owner_token).json()
     assert body == {"run_id": run.info.run_id, "run_iid": iid, "can_read_build": True, "ci": None}
 
@@ -294,7 +297,16 @@ def test_runs_filtered_by_pipeline_and_by_merge_request(forge, mlflow_client):
     assert page1["runs"][0]["ci"]["pipeline"]["id"] == mr_second["pipeline_id"]
     assert page1["runs"][0]["url"].startswith("/demo/mnist/-/ml/candidates/")
 
-    for params in ({}, {"pipeline_id": "x"}, {"merge_request_iid": "0"}, {"pipeline_id": 1, "max_results": 0}):
+    # Page tokens are signed and bound to their filter: a forged one is refused, MLflow-shaped.
+    token = page1["next_page_token"]
+    signed, _, signature = token.rpartition(".")
+    same_filter = {"merge_request_iid": mr_first["mr_iid"], "max_results": 2}
+    forged = ({**same_filter, "page_token": f"{signed}.{signature[::-1]}"},  # signature edited
+              {**same_filter, "page_token": str(page1["runs"][-1]["run_iid"])},  # unsigned, the old form
+              {**same_filter, "page_token": "not-a-token!"},
+              {"pipeline_id": mr_second["pipeline_id"], "page_token": token})  # another filter's token
+    for params in ({}, {"pipeline_id": "x"}, {"merge_request_iid": "0"}, {"pipeline_id": 1, "max_results": 0},
+                   *forged):
         bad = ui_get(forge, PUBLIC, "/ml/ci/runs.json", forge.owner_token, **params)
         assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
 
@@ -423,14 +435,12 @@ def test_merge_request_view_edge_cases(forge, mlflow_client):
 
 # -- flask forge ci-job, end to end -----------------------------------------------------
 def _ci_job(forge, database_url, tmp_path, *args, env_extra=None):
-    env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "test-secret",
-        "FORGE_BASE_URL": forge.base_url,
-        "GL_ML_TRACKING_STORAGE_PATH": str(tmp_path / "storage"),
-        "PYTHONPATH": ROOT,
-    })
+    env = child_env(
+        DATABASE_URL=database_url,
+        SECRET_KEY="test-secret",
+        FORGE_BASE_URL=forge.base_url,
+        GL_ML_TRACKING_STORAGE_PATH=str(tmp_path / "storage"),
+    )
     env.update(env_extra or {})
     for key in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "GITLAB_CI", "CI_JOB_ID"):
         env.pop(key, None)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
-from livedb import fresh_database
-from procserver import OWNER_TOKEN, ServerProcess, prepare_database, server_env
+from tests.support.livedb import fresh_database
+from tests.support.procserver import OWNER_TOKEN, ServerProcess, prepare_database, server_env
 
 THREADS = 16
 RUNS_PER_THREAD = 2
@@ -220,7 +220,7 @@ def test_sqlite_busy_is_a_clear_error_then_a_clean_retry(tmp_path):
     from sqlalchemy import event
 
     from gl_ml_tracking import get_state
-    from liveserver import OWNER_TOKEN as TEST_OWNER, build_app, migrate_and_seed
+    from tests.support.liveserver import OWNER_TOKEN as TEST_OWNER, build_app, migrate_and_seed
 
     path = tmp_path / "busy.db"
     app = build_app(f"sqlite:///{path}", str(tmp_path / "storage"))

@@ -23,8 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from livedb import fresh_database
-from procserver import OWNER_TOKEN, ServerProcess, prepare_database, server_env
+from tests.support.livedb import fresh_database
+from tests.support.procserver import OWNER_TOKEN, ServerProcess, prepare_database, server_env
 
 UPLOAD_MB = int(os.environ.get("GLML_CRASH_UPLOAD_MB", "50"))
 API = "/api/2.0/mlflow/"

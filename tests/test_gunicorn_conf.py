@@ -88,7 +88,7 @@ def test_fast_read_on_eof_and_chunked_bodies():
 def test_upload_through_gunicorn_with_the_conf(tmp_path):
     """A 24 MB artifact PUT through gunicorn started with the conf comes back byte-identical,
     whole and as a range."""
-    from tests.procserver import OWNER_TOKEN, ServerProcess, prepare_database, server_env
+    from tests.support.procserver import OWNER_TOKEN, ServerProcess, prepare_database, server_env
 
     env = server_env(f"sqlite:///{tmp_path / 'forge.db'}", str(tmp_path / "storage"))
     prepare_database(env)

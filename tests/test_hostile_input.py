@@ -185,13 +185,16 @@ def test_wrongly_typed_fields(setup):
         assert_mlflow_error(r, (400, 404))
 
 
-def test_forged_history_page_tokens(setup):
+def test_forged_history_page_tokens(setup, forge):
     """Our history tokens hold three 64-bit integers; a token that decodes to anything
-    else must be refused before it reaches the database driver."""
-    import base64
+    else must be refused before it reaches the database driver (even one signed with
+    the app's key: the signature is checked first, then the payload)."""
+    from gl_ml_tracking.search.tokens import encode_token
+    from gl_ml_tracking.services.metric_history import TOKEN_KIND
 
     def token(payload) -> str:
-        return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+        with forge.app.app_context():
+            return encode_token(payload, TOKEN_KIND)
 
     run_id = setup["run"]["info"]["run_id"]
     forged = [[1.5, 0, 0], ["a", 0, 0], [2 ** 70, 0, 0], [1, 2], [True, 0, 0], {"step": 1}, [None, 0, 0]]
@@ -232,7 +235,7 @@ def test_unicode_digits_in_ids(setup, forge):
             if r.status_code >= 400:
                 assert r.headers["Content-Type"].startswith("application/json"), (digit, r.request.url)
         for page in (f"/demo/mnist/-/ml/experiments/{setup['experiment_id']}/compare?runs={digit}",
-                     f"/demo/mnist/-/packages?after={digit}", f"/{digit}/-/ml/experiments", f"/demo/mnist/-/ml/experiments?page={digit}"):
+                     f"/demo/mnist/-/packages?cursor={digit}", f"/{digit}/-/ml/experiments", f"/demo/mnist/-/ml/experiments?page={digit}"):
             r = s.get(forge.base_url + page)
             assert r.status_code < 500, (digit, page, r.status_code)
 
@@ -273,6 +276,25 @@ def test_nul_bytes(setup):
         assert_mlflow_error(r, (400, 404))
     # Nothing half-written: the run is still readable and consistent.
     assert raw(setup, "GET", "runs/get", params={"run_id": run_id}).status_code == 200
+
+
+def test_lone_surrogates_are_a_clean_400_and_write_nothing(setup):
+    """JSON may escape a lone surrogate (\\ud800), which no database can store as text:
+    a 400, not a 500, and the batch it came in writes nothing."""
+    run_id = setup["run"]["info"]["run_id"]
+    cases = [
+        ("runs/set-tag", '{"run_id": "%s", "key": "sur", "value": "a\\ud800b"}' % run_id),
+        ("experiments/create", '{"name": "sur\\udfffname"}'),
+        ("runs/log-batch", '{"run_id": "%s", "params": [{"key": "p_sur", "value": "ok"}], '
+                           '"tags": [{"key": "t_sur", "value": "x\\ud800"}]}' % run_id),
+    ]
+    for endpoint, body in cases:
+        assert "\\ud" in body  # sent escaped, as JSON allows
+        body_json = assert_mlflow_error(raw(setup, "POST", endpoint, data=body, headers={"Content-Type": "application/json"}))
+        assert body_json["error_code"] == "INVALID_PARAMETER_VALUE", body_json
+    data = raw(setup, "GET", "runs/get", params={"run_id": run_id}).json()["run"]["data"]
+    assert "p_sur" not in {p["key"] for p in data.get("params", [])}  # the batch was all or nothing
+    assert not {"sur", "t_sur"} & {t["key"] for t in data.get("tags", [])}
 
 
 # -- SQL-looking filters ----------------------------------------------------------------------
@@ -470,3 +492,24 @@ def test_errors_never_echo_html(setup):
     assert isinstance(body["message"], str)
     r = setup["session"].get(setup["base"] + API + "no/such/<script>endpoint")
     assert_mlflow_error(r, (404,))
+
+
+def test_wrong_typed_arguments_name_the_parameter_and_write_nothing(setup):
+    """The route's schema refuses a wrong-typed or missing argument before the
+    service runs: MLflow's 400 INVALID_PARAMETER_VALUE naming the parameter, and
+    nothing written."""
+    s, base, run_id = setup["session"], setup["base"], setup["run"]["info"]["run_id"]
+    cases = [
+        ("runs/search", {"experiment_ids": [setup["experiment_id"]], "max_results": "ten"}, "max_results"),
+        ("runs/log-batch", {"run_id": run_id, "metrics": [{"key": "typed_ok", "value": 1.0, "timestamp": 1},
+                                                          {"key": "typed_bad", "value": [1], "timestamp": 1}]},
+         "metrics.value"),
+        ("runs/log-metric", {"run_id": run_id, "value": 1.0, "timestamp": 1}, "key"),
+        ("runs/log-metric", {"run_id": run_id, "key": "typed_ts", "value": 1.0, "timestamp": "soon"}, "timestamp"),
+    ]
+    for endpoint, body, name in cases:
+        body = assert_mlflow_error(s.post(base + API + endpoint, json=body))
+        assert body["error_code"] == "INVALID_PARAMETER_VALUE", body
+        assert f"'{name}'" in body["message"], body
+    metrics = s.get(base + API + "runs/get", params={"run_id": run_id}).json()["run"]["data"].get("metrics", [])
+    assert not {m["key"] for m in metrics} & {"typed_ok", "typed_bad", "typed_ts"}

@@ -11,7 +11,7 @@ from flask import Flask
 from gl_ml_tracking import MLTracking, migrate
 from gl_ml_tracking.extension import get_state
 from gl_ml_tracking.models import TABLE_PREFIX, metadata
-from livedb import fresh_database
+from tests.support.livedb import fresh_database
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])

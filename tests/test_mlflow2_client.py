@@ -18,7 +18,7 @@ def test_mlflow2_client_smoke(forge):
     if not os.path.exists(MLFLOW2_PYTHON):
         pytest.skip(f"no MLflow 2.x virtualenv at {MLFLOW2_PYTHON} (`make test` creates it)")
     env = dict(os.environ, MLFLOW_TRACKING_URI=forge.tracking_uri(1), MLFLOW_TRACKING_TOKEN=forge.owner_token)
-    script = os.path.join(os.path.dirname(__file__), "mlflow2_script.py")
+    script = os.path.join(os.path.dirname(__file__), "support", "mlflow2_script.py")
     out = subprocess.run([MLFLOW2_PYTHON, script], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     facts = json.loads(out.stdout.strip().splitlines()[-1])

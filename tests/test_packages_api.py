@@ -14,7 +14,7 @@ import pytest
 import requests
 from sqlalchemy import delete, select
 
-from liveserver import build_app, migrate_and_seed, serve
+from tests.support.liveserver import build_app, migrate_and_seed, serve
 
 
 def _uid() -> str:
@@ -470,6 +470,7 @@ def test_file_size_limit(small_limit_forge):
 def test_shared_files_survive_until_the_last_reference(api, forge):
     """A registered model version's package sharing a logged model's objects (no copy)."""
     from gl_ml_tracking import get_state
+    from gl_ml_tracking.services import package_writes
     from gl_ml_tracking.services import packages as pkg_service
 
     src = f"src-{_uid()}"
@@ -480,7 +481,7 @@ def test_shared_files_survive_until_the_last_reference(api, forge):
     with forge.app.app_context():
         state = get_state(forge.app)
         session, storage = state.session, state.get_storage()
-        shared = pkg_service.share_files(session, "1", src, "1", model_name, "1", prefix="model")
+        shared = package_writes.share_files(session, "1", src, "1", model_name, "1", prefix="model")
         session.commit()
         files = {f.file_path: f.storage_key for f in pkg_service.package_files(session, shared)}
         session.remove()
@@ -518,6 +519,8 @@ def test_gc_removes_orphan_packages_and_objects(api, forge):
     from gl_ml_tracking import get_state
     from gl_ml_tracking.models import Package, Run, RunTag
     from gl_ml_tracking.services import packages as pkg_service
+    from gl_ml_tracking.services.common import now_ms
+    from gl_ml_tracking.services.package_storage import new_storage_key
 
     exp_id = _mlflow_post(forge, "experiments/create", {"name": f"gc-{_uid()}"})["experiment_id"]
     kept_run = _mlflow_post(forge, "runs/create", {"experiment_id": exp_id})["run"]["info"]
@@ -545,11 +548,11 @@ def test_gc_removes_orphan_packages_and_objects(api, forge):
         session.execute(delete(Run).where(Run.id == gone_pk))
         session.commit()
         # An object whose row never got committed (two days old), and one being uploaded now.
-        old_key = pkg_service.new_storage_key("1")
+        old_key = new_storage_key("1")
         name = old_key.rsplit("/", 1)[1]
-        old_key = old_key.replace(name, f"{pkg_service.now_ms() - 2 * 86400_000:012x}{name[12:]}")
+        old_key = old_key.replace(name, f"{now_ms() - 2 * 86400_000:012x}{name[12:]}")
         storage.save(old_key, io.BytesIO(b"stale"))
-        young_key = pkg_service.new_storage_key("1")
+        young_key = new_storage_key("1")
         storage.save(young_key, io.BytesIO(b"in flight"))
         session.remove()
 

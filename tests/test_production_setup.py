@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from livedb import fresh_database
-from procserver import OWNER_TOKEN, ServerProcess, prepare_database, server_env
-from s3_server import S3_TEST_ENV, apply_s3_env
+from tests.support.livedb import fresh_database
+from tests.support.procserver import OWNER_TOKEN, ServerProcess, prepare_database, server_env
+from tests.support.s3_server import S3_TEST_ENV, apply_s3_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 

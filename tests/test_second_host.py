@@ -10,9 +10,9 @@ import requests
 from mlflow.tracking import MlflowClient
 
 from gl_ml_tracking import migrate
-from livedb import fresh_database
-from liveserver import serve
-import second_host
+from tests import second_host
+from tests.support.livedb import fresh_database
+from tests.support.liveserver import serve
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

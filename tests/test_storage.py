@@ -1,6 +1,6 @@
 """Behaviour of the registry storage, run identically against LocalStorage and S3Storage.
 
-S3Storage talks to a real moto server process over HTTP (tests/s3_server.py).
+S3Storage talks to a real moto server process over HTTP (tests/support/s3_server.py).
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from gl_ml_tracking.registry.storage import (
     UploadNotFound,
     storage_from_config,
 )
+from tests.support import child_env
 
 # The smallest part S3 (and moto) accepts: small enough to cross part boundaries cheaply.
 PART = S3_MIN_PART_SIZE
@@ -412,6 +413,5 @@ def test_storage_from_config(tmp_path):
 def test_boto3_is_imported_lazily():
     code = ("import sys, gl_ml_tracking.registry.storage as s; "
             "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules, 'eager import'")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -15,8 +15,9 @@ import uuid
 
 import pytest
 
-from liveserver import build_app, migrate_and_seed, serve
-from ui_seed import PASSWORD, XSS, XSS_ARTIFACT, XSS_SCRIPT, make_project, mlflow_env, run_iid, seed_ui_data
+from tests.support.liveserver import build_app, migrate_and_seed, serve
+from tests.support.ui_seed import (PASSWORD, XSS, XSS_ARTIFACT, XSS_SCRIPT, make_project, mlflow_env, run_iid,
+                                   seed_ui_data)
 
 pytestmark = pytest.mark.browser
 

@@ -13,13 +13,14 @@ import json
 import math
 import re
 import uuid
-from urllib.parse import urlencode
+from html import unescape
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
 from gl_ml_tracking import get_state
-from liveserver import build_app, migrate_and_seed, serve
-from ui_seed import (
+from tests.support.liveserver import build_app, migrate_and_seed, serve
+from tests.support.ui_seed import (
     XSS,
     XSS_ARTIFACT,
     XSS_SCRIPT,
@@ -320,7 +321,7 @@ def test_ci_job_column_and_panel_only_for_viewers_who_may_read_builds(ui_forge, 
 
 # --------------------------------------------------------------------------- CSV
 def test_csv_export_streams_every_matching_run(owner, seeded, monkeypatch):
-    from gl_ml_tracking.blueprints import ui_experiments
+    from gl_ml_tracking.blueprints.ui import experiments as ui_experiments
 
     monkeypatch.setattr(ui_experiments, "EXPORT_PAGE", 2)  # several search pages per export
     response = owner.get(f"{P}/ml/experiments/{seeded.experiment_iid}.csv?filter=params.optimizer+%3D+'sgd'"
@@ -680,6 +681,36 @@ def test_packages_pages_list_files_with_sha256_and_download(owner, anon, seeded)
     assert hashlib.sha256(download.data).hexdigest() in page
     assert anon.get(f"{P}/packages/{package_id + 100000}").status_code == 404
     assert anon.get(f"/demo/secret/-/packages/{package_id}").status_code == 404
+
+
+def test_packages_page_walks_every_package_once_by_signed_next_links(ui_forge, anon):
+    name = f"walk-{uuid.uuid4().hex[:8]}"
+    uploader = ui_forge.app.test_client()
+    count = 2 * UI_PAGE + 1  # three pages
+    for version in range(count):
+        put = uploader.put(f"/api/v4/projects/1/packages/generic/{name}/{version}/f.txt", data=b"x",
+                           headers={"PRIVATE-TOKEN": ui_forge.owner_token})
+        assert put.status_code == 201, put.get_data(as_text=True)
+    url, seen, pages, next_links = f"{P}/packages?search={name}", [], [], []
+    while url:
+        body = text(anon.get(url))
+        pages.append(body)
+        seen += [int(pid) for pid in re.findall(r'<tr data-package-id="(\d+)">', body)]
+        link = re.search(r'href="([^"]+)" data-testid="next-page"', body)
+        url = unescape(link.group(1)) if link else None
+        next_links += [url] if url else []
+    assert len(pages) == 3 and len(seen) == len(set(seen)) == count
+    assert seen == sorted(seen, reverse=True)  # newest first
+    assert "« First" not in pages[0] and all("« First" in body for body in pages[1:])
+    assert all("cursor=" in link and f"search={name}" in link for link in next_links)
+
+    # The cursor is the packages API's signed one: a plain id (the old ``after``), an
+    # edited cursor or one of another filter gets the page's 400.
+    signed, _, signature = parse_qs(urlsplit(next_links[0]).query)["cursor"][0].rpartition(".")
+    for query in (f"search={name}&cursor={seen[UI_PAGE - 1]}", f"search={name}&cursor={signed}.{signature[::-1]}",
+                  f"cursor={signed}.{signature}"):
+        response = anon.get(f"{P}/packages?{query}")
+        assert response.status_code == 400 and "The request could not be done" in text(response), query
 
 
 # --------------------------------------------------------------------------- markdown

@@ -235,7 +235,7 @@ def test_a_host_can_rate_limit_the_api(forge, tmp_path):
     """What docs/RELIABILITY.md tells hosts: a ``before_request`` on the extension's
     blueprints (or Flask-Limiter on them) answers 429 in MLflow's error shape, which
     the MLflow client retries with backoff."""
-    from liveserver import build_app, migrate_and_seed
+    from tests.support.liveserver import build_app, migrate_and_seed
     from flask import jsonify, request
 
     app = build_app(f"sqlite:///{tmp_path}/rl.db", str(tmp_path / "storage"))

@@ -1,16 +1,28 @@
-"""Wire the tracking extension's hooks to the forge's tables."""
+"""Wire the tracking extension's hooks to the forge's tables.
+
+Access control takes three hooks, each a plain lookup:
+
+* ``user_loader``: :func:`.auth.identity_from_request`, the user behind the request's token
+  (or session);
+* ``project_loader``: :func:`find_project`, the project by id or full path;
+* ``permission_checker``: :func:`.permissions.is_allowed`, the caller's role in the project
+  (:func:`.permissions.role_in`) against the least role the permission needs.
+
+:func:`register_hooks` registers them with one optimisation, kept apart at the end of this
+module and in :mod:`.prefetch`: the project query also reads the caller's role, so that the
+permission check needs no query of its own.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from flask import has_request_context, request
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import bindparam, select
 
 from gl_ml_tracking.hooks import CiJob, CiMergeRequest, CiPipeline, UserRef
 
-from . import auth, ci, permissions
-from .models import Job, Membership, Project, User, db, web_path
+from . import auth, ci, permissions, prefetch
+from .models import Job, Project, User, db, web_path
 
 MAX_REF_LENGTH = 1024
 
@@ -32,45 +44,36 @@ class ProjectRef:
         return web_path(self.full_path)
 
 
-_PROJECT_COLUMNS = (Project.id, Project.full_path, Project.name, Project.visibility, Project.description)
-# With the caller's role in the same query: the permission checks that follow then
-# need no query of their own (one round trip less on every API call).
-_PROJECT_AND_ROLE = select(*_PROJECT_COLUMNS, Membership.role).outerjoin(
-    Membership, and_(Membership.project_id == Project.id, Membership.user_id == bindparam("user_id"))
-)
-_PROJECT_BY_ID = _PROJECT_AND_ROLE.where(Project.id == bindparam("ref"))
-_PROJECT_BY_PATH = _PROJECT_AND_ROLE.where(Project.full_path == bindparam("ref"))
+# Built once: every API call runs one of them.
+_PROJECT = select(Project.id, Project.full_path, Project.name, Project.visibility, Project.description)
+_PROJECT_BY = {
+    "id": _PROJECT.where(Project.id == bindparam("ref")),
+    "path": _PROJECT.where(Project.full_path == bindparam("ref")),
+}
 _MAX_ID = 2**31 - 1  # Project.id is an INTEGER column
-_API_IDENTITY = "forge.api_identity"  # request.environ key: who the extension was told is calling
 
 
-def api_identity(request) -> Optional[auth.Identity]:
-    """``user_loader``: the request's identity, remembered for ``find_project``."""
-    identity = auth.identity_from_request(request)
-    request.environ[_API_IDENTITY] = identity
-    return identity
+def project_key(ref: Any) -> Optional[tuple[str, Any]]:
+    """What ``ref`` names: ``("id", 42)`` or ``("path", "group/sub/project")``; ``None``
+    when it can name no project."""
+    ref = str(ref).strip()
+    if not ref or len(ref) > MAX_REF_LENGTH:
+        return None
+    if ref.isdecimal():  # not isdigit: int("²") fails
+        return ("id", int(ref)) if int(ref) <= _MAX_ID else None
+    return "path", ref.strip("/")
 
 
 def find_project(ref: Any) -> Optional[ProjectRef]:
     """``project_loader``: a numeric id or a full path such as ``group/sub/project``
     (the extension has already URL-decoded it)."""
-    ref = str(ref).strip()
-    if not ref or len(ref) > MAX_REF_LENGTH:
+    key = project_key(ref)
+    if key is None:
         return None
-    if ref.isdecimal():  # not isdigit: int("²") fails
-        if int(ref) > _MAX_ID:
-            return None
-        stmt, value = _PROJECT_BY_ID, int(ref)
-    else:
-        stmt, value = _PROJECT_BY_PATH, ref.strip("/")
-    caller = request.environ.get(_API_IDENTITY) if has_request_context() else None
-    user_id = caller.id if caller is not None else None
-    row = db.session.connection().execute(stmt, {"ref": value, "user_id": user_id}).first()
-    if row is None:
-        return None
-    if user_id is not None:
-        permissions.remember_role(user_id, row.id, row.role)
-    return ProjectRef(*row[:-1])
+    by, value = key
+    # Columns only: the session's connection, without the ORM's statement and row handling.
+    row = db.session.connection().execute(_PROJECT_BY[by], {"ref": value}).first()
+    return ProjectRef(*row) if row is not None else None
 
 
 def present_user(user_id: Any) -> Optional[UserRef]:
@@ -113,9 +116,34 @@ def load_ci_job(project: Any, job_id: Any) -> Optional[CiJob]:
 
 
 def register_hooks(ml) -> None:
-    ml.project_loader(find_project)
-    ml.user_loader(api_identity)
+    # Plainly: ml.user_loader(auth.identity_from_request) and ml.project_loader(find_project).
+    ml.user_loader(prefetch.remember_caller(auth.identity_from_request))
+    ml.project_loader(find_project_and_role)
     ml.permission_checker(permissions.is_allowed)
     ml.ci_job_loader(load_ci_job)
     ml.ci_jobs_loader(ci.job_ids_for)
     ml.user_presenter(present_user)
+
+
+# -- optimisation: the caller's role read with the project ---------------------------------
+# One round trip less per checked API call (5 instead of 6 for a log_metric on PostgreSQL);
+# what it does and why it stops at the request: prefetch.py.
+_PROJECT_AND_ROLE_BY = {by: prefetch.with_callers_role(stmt) for by, stmt in _PROJECT_BY.items()}
+
+
+def find_project_and_role(ref: Any) -> Optional[ProjectRef]:
+    """``project_loader`` as registered: :func:`find_project`, and when the ``user_loader``
+    found a caller, the caller's role in the project from the same query, remembered for
+    :func:`.permissions.role_in`."""
+    user_id = prefetch.caller_id()
+    if user_id is None:
+        return find_project(ref)
+    key = project_key(ref)
+    if key is None:
+        return None
+    by, value = key
+    row = db.session.connection().execute(_PROJECT_AND_ROLE_BY[by], {"ref": value, "user_id": user_id}).first()
+    if row is None:
+        return None
+    prefetch.remember_role(user_id, row.id, row.role)
+    return ProjectRef(*row[:-1])

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from flask import has_request_context, request
 from sqlalchemy import bindparam, select
 
 from gl_ml_tracking import hooks as perms
 
+from . import prefetch
 from .models import Membership, Role, db
 
 # The forge's own pages use this one: seeing the project at all.
@@ -31,32 +31,17 @@ READ_SCOPES = frozenset({"api", "read_api"})
 WRITE_SCOPES = frozenset({"api"})
 
 
-# Built once: write checks run it on every API call.
+# Built once: permission checks run it (unless the project query read the role already).
 _ROLE = select(Membership.role).where(Membership.user_id == bindparam("user_id"),
                                      Membership.project_id == bindparam("project_id"))
 
 
-def _known_roles() -> dict:
-    """Roles already read in this request: {(user_id, project_id): role or None}.
-    Per request (its WSGI environ), never longer: a role may change between requests."""
-    if not has_request_context():
-        return {}
-    return request.environ.setdefault("forge.known_roles", {})
-
-
-def remember_role(user_id: Any, project_id: Any, role: Optional[int]) -> None:
-    """Record a role read along with something else (the project lookup joins it)."""
-    _known_roles()[(user_id, project_id)] = role
-
-
+@prefetch.per_request  # an optimisation (prefetch.py): a role read once in a request is not read again
 def role_in(user_id: Any, project_id: Any) -> Optional[int]:
-    known = _known_roles()
-    key = (user_id, project_id)
-    if key not in known:
-        # A column-only select: run on the session's connection, without the ORM's
-        # statement and row handling (every API request asks this).
-        known[key] = db.session.connection().execute(_ROLE, {"user_id": user_id, "project_id": project_id}).scalar()
-    return known[key]
+    """The user's role in the project; ``None`` when not a member."""
+    # A column-only select: run on the session's connection, without the ORM's
+    # statement and row handling.
+    return db.session.connection().execute(_ROLE, {"user_id": user_id, "project_id": project_id}).scalar()
 
 
 def is_allowed(user: Optional[Any], project: Any, permission: str) -> bool:

@@ -2,12 +2,13 @@
 port in a background thread, with a seeded demo (two projects, two users)."""
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from werkzeug.serving import make_server
+
+from tests.support import environ_set
 
 OWNER_TOKEN = "glpat-test-owner-token-000000000001"
 OUTSIDER_TOKEN = "glpat-test-outsider-token-0000000002"
@@ -51,19 +52,11 @@ def migrate_and_seed(app, base_url: str = "http://127.0.0.1") -> Any:
     from examples.forge.seed import seed
     from gl_ml_tracking import migrate
 
-    old = {k: os.environ.get(k) for k in ("DEMO_TOKEN", "DEMO_OUTSIDER_TOKEN", "DEMO_PASSWORD")}
-    os.environ.update(DEMO_TOKEN=OWNER_TOKEN, DEMO_OUTSIDER_TOKEN=OUTSIDER_TOKEN, DEMO_PASSWORD="demo-password")
-    try:
-        with app.app_context():
-            create_forge_tables()
-            migrate.upgrade()
-            return seed(base_url, say=lambda *_: None)
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with environ_set(DEMO_TOKEN=OWNER_TOKEN, DEMO_OUTSIDER_TOKEN=OUTSIDER_TOKEN, DEMO_PASSWORD="demo-password"), \
+            app.app_context():
+        create_forge_tables()
+        migrate.upgrade()
+        return seed(base_url, say=lambda *_: None)
 
 
 def serve(app) -> LiveForge:

@@ -1,22 +1,19 @@
 """Serve the example forge in a process of its own, so a test can measure the server's memory.
 
-    python tests/forge_process.py <database url> <storage path> [extra config as JSON]
+    python -m tests.support.forge_process <database url> <storage path> [extra config as JSON]
 
-The database must already be migrated and seeded (tests/liveserver.py migrate_and_seed).
+with the repository root on PYTHONPATH (``tests.support.child_env``). The database must
+already be migrated and seeded (``tests.support.liveserver.migrate_and_seed``).
 Prints ``PORT <n>`` on stdout once listening, then serves until killed.
 """
 from __future__ import annotations
 
 import json
-import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [HERE, os.path.dirname(HERE)]
+from werkzeug.serving import make_server
 
-from werkzeug.serving import make_server  # noqa: E402
-
-from liveserver import build_app  # noqa: E402
+from tests.support.liveserver import build_app
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Run by an MLflow 2.x client in its own virtualenv (see test_mlflow2_client.py).
+"""Run by an MLflow 2.x client in its own virtualenv (see tests/test_mlflow2_client.py).
 Uses only the environment, as a user's training script would; prints JSON facts."""
 import json
 import os

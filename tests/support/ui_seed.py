@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.support import environ_set
+
 XSS = "<img src=x onerror=alert(1)>"
 XSS_SCRIPT = "<script>alert(2)</script>"
 XSS_NOTE = (
@@ -24,7 +26,7 @@ XSS_NOTE = (
     "```\n<script>alert(5)</script>\n```\n"
 )
 XSS_ARTIFACT = "<img src=x onerror=alert(6)>.txt"
-PASSWORD = "demo-password"  # tests/liveserver.py sets DEMO_PASSWORD to this
+PASSWORD = "demo-password"  # liveserver.migrate_and_seed sets DEMO_PASSWORD to this
 
 
 @dataclass
@@ -41,21 +43,11 @@ class Seeded:
 @contextmanager
 def mlflow_env(forge: Any, project_ref: Any = 1):
     import mlflow
+    from mlflow.tracking import MlflowClient
 
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN")}
-    os.environ["MLFLOW_TRACKING_URI"] = forge.tracking_uri(project_ref)
-    os.environ["MLFLOW_TRACKING_TOKEN"] = forge.owner_token
-    mlflow.set_tracking_uri(forge.tracking_uri(project_ref))
-    try:
-        from mlflow.tracking import MlflowClient
-
+    with environ_set(MLFLOW_TRACKING_URI=forge.tracking_uri(project_ref), MLFLOW_TRACKING_TOKEN=forge.owner_token):
+        mlflow.set_tracking_uri(forge.tracking_uri(project_ref))
         yield MlflowClient()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def tiny_png(width: int = 64, height: int = 48) -> bytes:

@@ -15,7 +15,8 @@ from typing import Optional
 
 import requests
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.support import ROOT, child_env
+
 BIN = os.path.dirname(sys.executable)
 OWNER_TOKEN = "glpat-proc-owner-token-00000000000001"
 
@@ -27,16 +28,14 @@ def free_port() -> int:
 
 
 def server_env(database_url: str, storage_path: str, extra: Optional[dict] = None) -> dict:
-    env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "proc-test-secret",
-        "GL_ML_TRACKING_STORAGE_PATH": storage_path,
-        "DEMO_TOKEN": OWNER_TOKEN,
-        "DEMO_PASSWORD": "demo-password",
-        "DEMO_OUTSIDER_TOKEN": "glpat-proc-outsider-token-000000000002",
-        "PYTHONPATH": ROOT + os.pathsep + env.get("PYTHONPATH", ""),
-    })
+    env = child_env(
+        DATABASE_URL=database_url,
+        SECRET_KEY="proc-test-secret",
+        GL_ML_TRACKING_STORAGE_PATH=storage_path,
+        DEMO_TOKEN=OWNER_TOKEN,
+        DEMO_PASSWORD="demo-password",
+        DEMO_OUTSIDER_TOKEN="glpat-proc-outsider-token-000000000002",
+    )
     env.update(extra or {})
     return env
 
