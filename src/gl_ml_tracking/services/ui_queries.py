@@ -138,13 +138,6 @@ def export_keys(session: Session, project_id: str, experiment_pk: int, stages: S
 
 
 # --------------------------------------------------------------------------- runs
-def find_run(session: Session, project_id: str, iid: int) -> Run:
-    run = session.scalars(select(Run).where(Run.project_id == project_id, Run.iid == iid)).one_or_none()
-    if run is None:
-        raise ResourceDoesNotExist(f"Could not find run {iid}")
-    return run
-
-
 def runs_by_pks(session: Session, project_id: str, pks: Sequence[int]) -> dict[int, Run]:
     pks = sorted(set(pks))
     if not pks:

@@ -15,7 +15,7 @@ from ... import hooks as perms
 from ...errors import InvalidParameter, MlflowError, ResourceDoesNotExist
 from ...models import ACTIVE
 from ...services import artifacts as artifact_service
-from ...services import logged_model_search
+from ...services import logged_model_search, lookups
 from ...services import metric_charts
 from ...services import model_versions, registered_models, registry_search
 from ...services import packages as pkg
@@ -172,7 +172,7 @@ def _split_tags(tags: list) -> tuple[list, list, Optional[str]]:
 
 def run_page(ctx: PageContext, iid: int):
     session = ctx.session
-    run = q.find_run(session, ctx.project_id, iid)
+    run = lookups.get_run_by_iid(session, ctx.project_id, iid)
     experiment = run.experiment
     data = load_run_data(session, [run.id])[run.id]
     user_tags, system_tags, note = _split_tags(data.tags)
@@ -234,7 +234,7 @@ CHART_DATA = Surface(render_error=_chart_error, enter=PAGES.enter, passthrough=P
 def chart_data(ctx: PageContext, iid: int):
     """JSON for one metric's chart: at most ``buckets`` (≤ 1000) points of
     min/max/last, whatever the history's length."""
-    run = q.find_run(ctx.session, ctx.project_id, iid)
+    run = lookups.get_run_by_iid(ctx.session, ctx.project_id, iid)
     key = request.args.get("key", "")
     if not key:
         raise InvalidParameter("Missing value for required parameter 'key'.")
@@ -250,7 +250,7 @@ def chart_data(ctx: PageContext, iid: int):
 
 # --------------------------------------------------------------------------- artifact download
 def artifact_raw(ctx: PageContext, iid: int):
-    run = q.find_run(ctx.session, ctx.project_id, iid)
+    run = lookups.get_run_by_iid(ctx.session, ctx.project_id, iid)
     path = _clean_path(request.args.get("path"))
     if not path:
         raise ResourceDoesNotExist("No such artifact")
@@ -267,14 +267,14 @@ def artifact_raw(ctx: PageContext, iid: int):
 
 # --------------------------------------------------------------------------- mutations
 def delete_run(ctx: PageContext, iid: int):
-    run = q.find_run(ctx.session, ctx.project_id, iid)
+    run = lookups.get_run_by_iid(ctx.session, ctx.project_id, iid)
     experiment_iid = run.experiment.iid
     run_service.delete_run(ctx.session, ctx.project_id, run.run_uuid)
     return done(f"Run {iid} moved to the trash.", "experiment", iid=experiment_iid)
 
 
 def restore_run(ctx: PageContext, iid: int):
-    run = q.find_run(ctx.session, ctx.project_id, iid)
+    run = lookups.get_run_by_iid(ctx.session, ctx.project_id, iid)
     run_service.restore_run(ctx.session, ctx.project_id, run.run_uuid)
     return done(f"Run {iid} restored.", "run", iid=iid)
 
@@ -285,7 +285,7 @@ def promote_run(ctx: PageContext, iid: int):
     if not ctx.can(perms.READ_MODEL_EXPERIMENTS):
         raise ResourceDoesNotExist("Not found")
     session = ctx.session
-    run = q.find_run(session, ctx.project_id, iid)
+    run = lookups.get_run_by_iid(session, ctx.project_id, iid)
     name = (request.form.get("model_name") or "").strip()
     sub_path = (request.form.get("artifact_path") or "").strip().strip("/")
     description = (request.form.get("description") or "").strip() or None

@@ -6,6 +6,7 @@ from flask import request
 
 from ... import hooks as perms
 from ...services import experiments as exp_service
+from ...services import lookups
 from ...services import runs as run_service
 from ...services import trash as trash_service
 from ...services import ui_queries as q
@@ -46,12 +47,12 @@ def purge_experiment(ctx: PageContext, iid: int):
 
 
 def restore_run(ctx: PageContext, iid: int):
-    run = q.find_run(ctx.session, ctx.project_id, iid)
+    run = lookups.get_run_by_iid(ctx.session, ctx.project_id, iid)
     run_service.restore_run(ctx.session, ctx.project_id, run.run_uuid)
     return done(f"Run {iid} restored.", "trash")
 
 
 def purge_run(ctx: PageContext, iid: int):
-    run = q.find_run(ctx.session, ctx.project_id, iid)
+    run = lookups.get_run_by_iid(ctx.session, ctx.project_id, iid)
     trash_service.purge_run(ctx.session, ctx.project_id, run)
     return done(f"Run {iid} and its artifacts were deleted permanently.", "trash")
