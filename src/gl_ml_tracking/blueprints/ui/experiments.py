@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from typing import Any, Iterator, Optional
 
 from flask import Response, request, stream_with_context, url_for
@@ -15,6 +16,7 @@ from ...models import ACTIVE
 from ...services import experiments as exp_service
 from ...services import search as search_service
 from ...services import ui_queries as q
+from ...services.run_count import count_matching_runs
 from ...services.run_data import load_run_data
 from ...services.constants import PARENT_RUN_TAG
 from .run_table import ATTRIBUTE_SORTS, parse_order, run_rows, table_columns
@@ -90,8 +92,22 @@ def experiments_list(ctx: PageContext):
 
 
 # --------------------------------------------------------------------------- runs table
+def _view_of(experiment) -> str:
+    return "ACTIVE_ONLY" if experiment.lifecycle_stage == ACTIVE else "ALL"
+
+
+def default_chart_metric(data: dict) -> str:
+    """The metric most runs of the page have (ties: the first by name), not merely
+    the alphabetically first, which one stray run may have logged."""
+    counts: dict[str, int] = {}
+    for d in data.values():
+        for key in {m[0] for m in d.metrics}:
+            counts[key] = counts.get(key, 0) + 1
+    return min(counts, key=lambda k: (-counts[k], k)) if counts else ""
+
+
 def _search_page(ctx: PageContext, experiment, order_expr: Optional[str], descending: bool):
-    view = "ACTIVE_ONLY" if experiment.lifecycle_stage == ACTIVE else "ALL"
+    view = _view_of(experiment)
     order_by = [f"{order_expr} {'DESC' if descending else 'ASC'}"] if order_expr else None
     return search_service.search_runs(
         ctx.session, ctx.project_id, [experiment.id],
@@ -117,12 +133,18 @@ def experiment_page(ctx: PageContext, iid: int):
     offered, visible, chosen = table_columns(ctx, experiment, data)
     rows = run_rows(ctx, runs, data)
     metric_keys = sorted({m[0] for d in data.values() for m in d.metrics})
-    chart_key = request.args.get("chart") or (metric_keys[0] if metric_keys else "")
+    chart_key = request.args.get("chart") or default_chart_metric(data)
+    # NaN and ±inf stay in the table (as NaN, ∞); a chart cannot place them.
     chart_points = [
         {"iid": row.run.iid, "name": row.run.name or f"Run {row.run.iid}", "value": row.metrics[chart_key][0]}
         for row in rows
         if chart_key in row.metrics and not row.metrics[chart_key][1] and row.metrics[chart_key][0] is not None
+        and math.isfinite(row.metrics[chart_key][0])
     ]
+    matches = None
+    if request.args.get("filter", "").strip() and not error:
+        matches = count_matching_runs(session, ctx.project_id, experiment.id, request.args.get("filter", ""),
+                                      search_service.view_type_stages(_view_of(experiment)))
     summary = q.experiment_summaries(session, ctx.project_id, [experiment])[experiment.id]
     return render(
         "experiment.html",
@@ -143,6 +165,7 @@ def experiment_page(ctx: PageContext, iid: int):
         metric_keys=metric_keys,
         chart_key=chart_key,
         chart_json=json.dumps(chart_points, allow_nan=False),
+        matches=matches,
         max_compare=MAX_COMPARE,
         parent_tag=PARENT_RUN_TAG,
     )
