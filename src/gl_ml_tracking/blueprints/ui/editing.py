@@ -9,15 +9,29 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
+from ...errors import MlflowError, ResourceDoesNotExist
+from ...http.pipeline import Surface
+
 from ... import hooks as perms
 from ...services import editing, lookups
 from ...services import ui_queries as q
 from ...services.markdown_safe import render_markdown
-from .runs import CHART_DATA
-from .support import PageContext, add_page, done
+from .support import PAGES, FormRejected, PageContext, add_page, done
 
 WRITE = perms.WRITE_MODEL_EXPERIMENTS
 PREVIEW_MAX_CHARS = 100_000
+
+
+def _json_error(error: MlflowError):
+    # A refused token is said (403); what the caller may not see or do is simply not found.
+    status = error.status
+    if not isinstance(error, FormRejected) and (isinstance(error, ResourceDoesNotExist) or status in (403, 404)):
+        status = 404
+    return jsonify({"error_code": error.error_code, "message": error.message}), status
+
+
+# The preview's JSON: the pages' checks, errors as JSON.
+PREVIEW_JSON = Surface(render_error=_json_error, enter=PAGES.enter, passthrough=PAGES.passthrough)
 
 
 def register(bp) -> None:
@@ -31,7 +45,7 @@ def register(bp) -> None:
     add_page(bp, "/ml/experiments/<int:iid>/tags/delete", "delete_experiment_tag", delete_experiment_tag,
              write=WRITE)
     # JSON for the note and description editors' Preview tab (CSRF-checked like any POST).
-    add_page(bp, "/ml/markdown-preview", "markdown_preview", markdown_preview, write=WRITE, surface=CHART_DATA)
+    add_page(bp, "/ml/markdown-preview", "markdown_preview", markdown_preview, write=WRITE, surface=PREVIEW_JSON)
 
 
 # --------------------------------------------------------------------------- runs
