@@ -284,10 +284,11 @@ def test_sticky_header_pinned_run_column_and_sort_marks(make_page, shot, live):
     page = make_page(400)
     page.goto(exp_url(live))
     scroller = page.locator("#glml-runs")
+    scroller.evaluate("e => { e.style.maxHeight = '260px'; }")  # fewer rows than a screen: make it scroll
     header_top = page.locator("[data-testid=runs-table] thead th").first.bounding_box()["y"]
     run_cell_x = page.locator("[data-testid=runs-table] tbody td.glml-run-cell").first.bounding_box()["x"]
     scroller.evaluate("e => { e.scrollTop = 200; e.scrollLeft = 400; }")
-    assert scroller.evaluate("e => e.scrollLeft") > 0  # the table is wider than the window
+    assert scroller.evaluate("e => e.scrollLeft") > 0 and scroller.evaluate("e => e.scrollTop") > 0
     assert abs(page.locator("[data-testid=runs-table] thead th").first.bounding_box()["y"] - header_top) < 1
     assert abs(page.locator("[data-testid=runs-table] tbody td.glml-run-cell").first.bounding_box()["x"]
                - run_cell_x) < 1
