@@ -317,6 +317,18 @@ def test_filter_shows_its_match_count(make_page, live):
     with page.expect_navigation():
         page.press("[data-testid=filter-input]", "Enter")
     assert page.locator("[data-testid=match-count]").inner_text().startswith("1 run matches")
+    # More matches than one page: counted by a second request, filled in by the page.
+    with mlflow_env(live) as client:
+        exp = client.create_experiment("many-" + uuid.uuid4().hex[:6])
+        for i in range(35):
+            client.create_run(exp, tags={"kind": "odd" if i % 2 else "even"})
+        client.set_terminated(client.search_runs([exp], max_results=1)[0].info.run_id)
+    page.goto(f"{P}/ml/experiments/{exp}?filter=" + requests.utils.quote("attributes.status = 'RUNNING'"))
+    page.wait_for_selector("[data-testid=match-count][data-state=counted]")
+    assert page.locator("[data-testid=match-count]").inner_text() == "34 runs match this filter."
+    assert page.locator("[data-testid=next-page]").count() == 1
+    bad = page.request.get(f"{live.base_url}{P}/ml/experiments/{exp}/match-count?filter=" + requests.utils.quote("nope"))
+    assert bad.status == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
 
 
 def test_chosen_columns_are_remembered_per_experiment(make_page, live):

@@ -75,6 +75,23 @@
     });
   });
 
+  // ---------------------------------------------------------------- the filter's match count, counted apart
+  all('[data-match-count-url]').forEach(function (element) {
+    if (!window.fetch) { return; }
+    fetch(element.getAttribute('data-match-count-url'), {credentials: 'same-origin', headers: {Accept: 'application/json'}})
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) {
+        if (!data) { return; }
+        var strong = document.createElement('strong');
+        strong.textContent = data.count.toLocaleString('en') + (data.capped ? '+' : '');
+        var many = data.count !== 1 || data.capped;
+        element.textContent = '';
+        element.appendChild(strong);
+        element.appendChild(document.createTextNode(' run' + (many ? 's match' : ' matches') + ' this filter.'));
+        element.setAttribute('data-state', 'counted');
+      });
+  });
+
   // ---------------------------------------------------------------- runs table: columns remembered per experiment
   var chooser = document.querySelector('[data-columns-memory]');
   if (chooser && window.localStorage) {

@@ -8,7 +8,7 @@ import json
 import math
 from typing import Any, Iterator, Optional
 
-from flask import Response, request, stream_with_context, url_for
+from flask import Response, jsonify, request, stream_with_context, url_for
 
 from ... import hooks as perms
 from ...errors import InvalidParameter
@@ -19,6 +19,7 @@ from ...services import ui_queries as q
 from ...services.run_count import count_matching_runs
 from ...services.run_data import load_run_data
 from ...services.constants import PARENT_RUN_TAG
+from .runs import CHART_DATA
 from .run_table import ATTRIBUTE_SORTS, parse_order, run_rows, table_columns
 from .support import BP_NAME, PageContext, add_page, done, render, settings, token_pager, tracking_uri
 
@@ -40,6 +41,7 @@ def register(bp) -> None:
     add_page(bp, "/ml/experiments/<int:iid>.csv", "experiment_csv", experiment_csv)
     add_page(bp, "/ml/experiments/<int:iid>/export.csv", "experiment_export", experiment_csv)
     add_page(bp, "/ml/experiments/<int:iid>/compare", "compare", compare_page)
+    add_page(bp, "/ml/experiments/<int:iid>/match-count", "experiment_match_count", match_count, surface=CHART_DATA)
     add_page(bp, "/ml/experiments/<int:iid>/delete", "delete_experiment", delete_experiment, write=write)
     add_page(bp, "/ml/experiments/<int:iid>/restore", "restore_experiment", restore_experiment, write=write)
 
@@ -141,10 +143,15 @@ def experiment_page(ctx: PageContext, iid: int):
         if chart_key in row.metrics and not row.metrics[chart_key][1] and row.metrics[chart_key][0] is not None
         and math.isfinite(row.metrics[chart_key][0])
     ]
-    matches = None
+    # The filter's match count: known when every match is on this first page; otherwise
+    # counted by a second request (match_count), so a filter scanning 100,000 runs does
+    # not slow the page down.
+    matches, matches_url = None, None
     if request.args.get("filter", "").strip() and not error:
-        matches = count_matching_runs(session, ctx.project_id, experiment.id, request.args.get("filter", ""),
-                                      search_service.view_type_stages(_view_of(experiment)))
+        if not next_token and not request.args.get("page_token"):
+            matches = (len(runs), False)
+        else:
+            matches_url = url_for(f"{BP_NAME}.experiment_match_count", iid=iid, filter=request.args.get("filter"))
     summary = q.experiment_summaries(session, ctx.project_id, [experiment])[experiment.id]
     return render(
         "experiment.html",
@@ -166,9 +173,20 @@ def experiment_page(ctx: PageContext, iid: int):
         chart_key=chart_key,
         chart_json=json.dumps(chart_points, allow_nan=False),
         matches=matches,
+        matches_url=matches_url,
         max_compare=MAX_COMPARE,
         parent_tag=PARENT_RUN_TAG,
     )
+
+
+def match_count(ctx: PageContext, iid: int):
+    """JSON: how many runs of the experiment match ``?filter=`` (``capped``: at least that many)."""
+    experiment = q.find_experiment(ctx.session, ctx.project_id, iid)
+    count, capped = count_matching_runs(ctx.session, ctx.project_id, experiment.id, request.args.get("filter", ""),
+                                        search_service.view_type_stages(_view_of(experiment)))
+    response = jsonify({"count": count, "capped": capped})
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
 
 
 # --------------------------------------------------------------------------- CSV export
