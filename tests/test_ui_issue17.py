@@ -440,8 +440,10 @@ def test_edit_experiment_description_and_tags(make_page, shot, live):
     with mlflow_env(live) as client:
         tags = client.get_experiment(exp_id).tags
     assert tags["mlflow.note.content"] == "Sweeps of **lr**." and tags["team"] == "vision"
+    # Back on the page with the tags unfolded, the new one in them.
+    assert page.locator("[data-testid=experiment-tags]").get_attribute("open") is not None
+    assert page.locator("[data-testid=experiment-tags-table] tr[data-tag=team] td").first.inner_text() == "vision"
     shot(page, "experiment-edited")
-    page.click("[data-testid=experiment-tags] summary")
     with page.expect_navigation():
         page.locator("tr[data-tag=team] [data-testid=experiment-tags-delete]").click()
     with mlflow_env(live) as client:

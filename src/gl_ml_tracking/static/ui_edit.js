@@ -27,6 +27,12 @@
     all('.glml details.glml-dropdown[open], .glml details.glml-confirm[open]').forEach(keepInside);
   });
 
+  // A link (or an edit's redirect) to a folded section, e.g. #experiment-tags, unfolds it.
+  if (window.location.hash.length > 1) {
+    var target = document.getElementById(decodeURIComponent(window.location.hash.slice(1)));
+    if (target && target.tagName === 'DETAILS') { target.open = true; }
+  }
+
   // ---------------------------------------------------------------- Markdown editor: Write / Preview
   function csrfOf(form) {
     var field = form.querySelector('input[name="_glml_csrf"]');
