@@ -15,6 +15,7 @@ from .cli import forge_cli
 from .hooks import register_hooks
 from .models import db
 from .views import bp
+from .projects import bp as projects_bp
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INSTANCE_PATH = REPO_ROOT / "instance"
@@ -89,5 +90,6 @@ def create_app(config: Optional[dict[str, Any]] = None) -> Flask:
     ml = MLTracking(app, db=db)
     register_hooks(ml)
     app.register_blueprint(bp)
+    app.register_blueprint(projects_bp)  # New project: page, POST /api/v4/projects
     app.cli.add_command(forge_cli)
     return app

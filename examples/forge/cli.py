@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from . import auth
 from .ci import ci_job_command
+from .projects import create_project_command
 from .models import User, create_forge_tables, db, utcnow
 from .seed import seed
 
@@ -60,3 +61,4 @@ def create_token_command(username: str, scopes: str, name: str, expires_in_days:
 
 
 forge_cli.add_command(ci_job_command)  # flask forge ci-job: play a CI job end to end (examples/forge/ci.py)
+forge_cli.add_command(create_project_command)  # flask forge create-project (examples/forge/projects.py)

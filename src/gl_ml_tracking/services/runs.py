@@ -90,11 +90,17 @@ def update_run(
     session: Session, project_id: str, run_id: Any, *, status: Any = None, end_time: Any = None, run_name: Any = None,
     project: Any = None,
 ) -> Run:
-    """A run left in a terminal status (FINISHED, FAILED, KILLED) is announced to
-    ``signals.run_finished`` subscribers, with ``project``, once the transaction commits."""
+    """A run that this call moves into a terminal status (FINISHED, FAILED, KILLED) is
+    announced to ``signals.run_finished`` subscribers, with ``project``, once the
+    transaction commits; a rename, an end time alone or a repeated status is not."""
     run = get_active_run(session, project_id, run_id)
+    finished = False
     if status is not None and status != "":
-        run.status = _parse_status(status)
+        new_status = _parse_status(status)
+        # Announced once, when the run reaches a terminal status: not for a rename or
+        # an end time alone, nor for the same terminal status sent again.
+        finished = new_status in TERMINAL_STATUSES and new_status != run.status
+        run.status = new_status
     end = v.parse_int(end_time, "end_time")
     if end is not None:
         run.end_time = end
@@ -103,7 +109,7 @@ def update_run(
             raise InvalidParameter("Invalid value for parameter 'run_name'.")
         run.name = run_name
         upsert_run_tags(session, run.id, {RUN_NAME_TAG: run_name})
-    if run.status in TERMINAL_STATUSES:
+    if finished:
         signals.send_after_commit(session, signals.run_finished, project=project, run=run)
     return run
 

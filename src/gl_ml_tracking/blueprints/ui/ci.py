@@ -33,7 +33,9 @@ from ...http.urls import UI_BLUEPRINT
 from ...services import ci_info
 from ...services.merge_request_view import merge_request_view
 from ...services.lookups import get_run_by_iid
-from .support import STATIC_BP_NAME, security_headers
+from ... import access
+from ... import hooks as perms
+from .support import STATIC_BP_NAME, project_web_url, security_headers
 
 log = logging.getLogger("gl_ml_tracking.ci")
 
@@ -104,12 +106,26 @@ def merge_request_page(caller: Caller, iid: int):
         project=project,
         view=_table_rows(view),
         experiments_url=ui_url(project, "experiments"),
+        project_url=project_web_url(project),
+        tabs=project_tabs(project),
         stylesheet=_ui_stylesheet(),
         fmt_value=fmt_value,
         fmt_delta=fmt_delta,
         BASELINE_REASONS=BASELINE_REASONS,
         STATUS_BADGES=STATUS_BADGES,
     )
+
+
+def project_tabs(project: Any) -> list[tuple[str, str, bool]]:
+    """The tab bar of the project's ML pages, as the other pages show it: (label, URL, active)."""
+    tabs = [("Model experiments", ui_url(project, "experiments"), True)]
+    if access.can(project, perms.READ_MODEL_REGISTRY):
+        tabs.append(("Model registry", ui_url(project, "models"), False))
+    if access.can(project, perms.READ_PACKAGE):
+        tabs.append(("Package registry", ui_url(project, "packages"), False))
+    if access.can(project, perms.WRITE_MODEL_EXPERIMENTS):
+        tabs.append(("Trash", ui_url(project, "trash"), False))
+    return tabs
 
 
 # -- page formatting --------------------------------------------------------------------

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from typing import Any, Iterator, Optional
 
-from flask import Response, request, stream_with_context, url_for
+from flask import Response, jsonify, request, stream_with_context, url_for
 
 from ... import hooks as perms
 from ...errors import InvalidParameter
@@ -15,8 +16,10 @@ from ...models import ACTIVE
 from ...services import experiments as exp_service
 from ...services import search as search_service
 from ...services import ui_queries as q
+from ...services.run_count import count_matching_runs
 from ...services.run_data import load_run_data
 from ...services.constants import PARENT_RUN_TAG
+from .runs import CHART_DATA
 from .run_table import ATTRIBUTE_SORTS, parse_order, run_rows, table_columns
 from .support import BP_NAME, PageContext, add_page, done, render, settings, token_pager, tracking_uri
 
@@ -38,6 +41,7 @@ def register(bp) -> None:
     add_page(bp, "/ml/experiments/<int:iid>.csv", "experiment_csv", experiment_csv)
     add_page(bp, "/ml/experiments/<int:iid>/export.csv", "experiment_export", experiment_csv)
     add_page(bp, "/ml/experiments/<int:iid>/compare", "compare", compare_page)
+    add_page(bp, "/ml/experiments/<int:iid>/match-count", "experiment_match_count", match_count, surface=CHART_DATA)
     add_page(bp, "/ml/experiments/<int:iid>/delete", "delete_experiment", delete_experiment, write=write)
     add_page(bp, "/ml/experiments/<int:iid>/restore", "restore_experiment", restore_experiment, write=write)
 
@@ -90,8 +94,22 @@ def experiments_list(ctx: PageContext):
 
 
 # --------------------------------------------------------------------------- runs table
+def _view_of(experiment) -> str:
+    return "ACTIVE_ONLY" if experiment.lifecycle_stage == ACTIVE else "ALL"
+
+
+def default_chart_metric(data: dict) -> str:
+    """The metric most runs of the page have (ties: the first by name), not merely
+    the alphabetically first, which one stray run may have logged."""
+    counts: dict[str, int] = {}
+    for d in data.values():
+        for key in {m[0] for m in d.metrics}:
+            counts[key] = counts.get(key, 0) + 1
+    return min(counts, key=lambda k: (-counts[k], k)) if counts else ""
+
+
 def _search_page(ctx: PageContext, experiment, order_expr: Optional[str], descending: bool):
-    view = "ACTIVE_ONLY" if experiment.lifecycle_stage == ACTIVE else "ALL"
+    view = _view_of(experiment)
     order_by = [f"{order_expr} {'DESC' if descending else 'ASC'}"] if order_expr else None
     return search_service.search_runs(
         ctx.session, ctx.project_id, [experiment.id],
@@ -117,12 +135,23 @@ def experiment_page(ctx: PageContext, iid: int):
     offered, visible, chosen = table_columns(ctx, experiment, data)
     rows = run_rows(ctx, runs, data)
     metric_keys = sorted({m[0] for d in data.values() for m in d.metrics})
-    chart_key = request.args.get("chart") or (metric_keys[0] if metric_keys else "")
+    chart_key = request.args.get("chart") or default_chart_metric(data)
+    # NaN and ±inf stay in the table (as NaN, ∞); a chart cannot place them.
     chart_points = [
         {"iid": row.run.iid, "name": row.run.name or f"Run {row.run.iid}", "value": row.metrics[chart_key][0]}
         for row in rows
         if chart_key in row.metrics and not row.metrics[chart_key][1] and row.metrics[chart_key][0] is not None
+        and math.isfinite(row.metrics[chart_key][0])
     ]
+    # The filter's match count: known when every match is on this first page; otherwise
+    # counted by a second request (match_count), so a filter scanning 100,000 runs does
+    # not slow the page down.
+    matches, matches_url = None, None
+    if request.args.get("filter", "").strip() and not error:
+        if not next_token and not request.args.get("page_token"):
+            matches = (len(runs), False)
+        else:
+            matches_url = url_for(f"{BP_NAME}.experiment_match_count", iid=iid, filter=request.args.get("filter"))
     summary = q.experiment_summaries(session, ctx.project_id, [experiment])[experiment.id]
     return render(
         "experiment.html",
@@ -143,9 +172,21 @@ def experiment_page(ctx: PageContext, iid: int):
         metric_keys=metric_keys,
         chart_key=chart_key,
         chart_json=json.dumps(chart_points, allow_nan=False),
+        matches=matches,
+        matches_url=matches_url,
         max_compare=MAX_COMPARE,
         parent_tag=PARENT_RUN_TAG,
     )
+
+
+def match_count(ctx: PageContext, iid: int):
+    """JSON: how many runs of the experiment match ``?filter=`` (``capped``: at least that many)."""
+    experiment = q.find_experiment(ctx.session, ctx.project_id, iid)
+    count, capped = count_matching_runs(ctx.session, ctx.project_id, experiment.id, request.args.get("filter", ""),
+                                        search_service.view_type_stages(_view_of(experiment)))
+    response = jsonify({"count": count, "capped": capped})
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
 
 
 # --------------------------------------------------------------------------- CSV export

@@ -3,9 +3,6 @@ bounded chart-data endpoint; artifact downloads; the run's delete, restore
 and promote-to-model-version POSTs."""
 from __future__ import annotations
 
-import csv
-import io
-import json
 import posixpath
 from typing import Any, Optional
 
@@ -14,6 +11,7 @@ from flask import jsonify, request
 from ... import hooks as perms
 from ...errors import InvalidParameter, MlflowError, ResourceDoesNotExist
 from ...models import ACTIVE
+from ...services import artifact_previews as previews
 from ...services import artifacts as artifact_service
 from ...services import logged_model_search, lookups
 from ...services import metric_charts
@@ -26,6 +24,7 @@ from ...services.common import user_key
 from ...services.markdown_safe import render_markdown
 from ...services.run_data import load_run_data
 from ...services.uris import experiment_package_name, run_artifact_uri
+from ...http.args import int_arg
 from ...http.files import file_response
 from ...http.pipeline import Surface
 from .support import (
@@ -39,12 +38,8 @@ from .support import (
 )
 
 NOTE_TAG = "mlflow.note.content"
-# Images a browser may show inline; everything else downloads. No SVG: it can carry script.
-INLINE_IMAGES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-                 ".webp": "image/webp", ".bmp": "image/bmp"}
-TEXT_PREVIEWS = {".txt", ".log", ".py", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".sh", ".r", ".sql",
-                 ".mlmodel", ".html", ".xml", ".svg", ".tsv"}
-PREVIEW_ROWS = 200  # rows of a CSV preview
+HTML_ARTIFACT_CSP = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+                     "frame-ancestors 'self'")
 MAX_CHART_METRICS = 24  # charts on one run page (more keys: pick from the list)
 MAX_ARTIFACT_ENTRIES = 1000  # entries of one artifacts directory shown
 
@@ -86,6 +81,8 @@ def _artifacts(ctx: PageContext, run) -> dict:
     except InvalidParameter as exc:
         result["error"] = exc.message
         directory, selected = "", ""
+    if selected and "path" not in request.args:
+        directory = posixpath.dirname(selected)  # a preview opens in its folder
     result["path"] = directory
     result["crumbs"] = _path_crumbs(directory)
     result["package"] = pkg.find_package(ctx.session, ctx.project_id, name, version)
@@ -97,7 +94,8 @@ def _artifacts(ctx: PageContext, run) -> dict:
         dict(e, full_path=f"{directory}/{e['path']}" if directory else e["path"]) for e in entries[:MAX_ARTIFACT_ENTRIES]
     ]
     if selected:
-        result["preview"] = _preview(ctx, name, version, selected)
+        result["preview"] = previews.preview(ctx.session, ctx.project_id, name, version, selected,
+                                             int(settings().preview_max_bytes), int_arg("table_page", 1, 1, lenient=True))
     return result
 
 
@@ -107,54 +105,6 @@ def _path_crumbs(directory: str) -> list[tuple[str, str]]:
         acc.append(part)
         crumbs.append((part, "/".join(acc)))
     return crumbs
-
-
-def _preview(ctx: PageContext, name: str, version: str, path: str) -> dict:
-    """What the page shows for the selected artifact, reading at most
-    GL_ML_TRACKING_PREVIEW_MAX_BYTES from storage."""
-    limit = int(settings().preview_max_bytes)
-    try:
-        file = artifact_service.get_artifact_file(ctx.session, ctx.project_id, name, version, path)
-    except ResourceDoesNotExist:
-        return {"path": path, "kind": "missing"}
-    ext = posixpath.splitext(path)[1].lower()
-    preview: dict[str, Any] = {"path": path, "size": int(file.size), "kind": "none", "limit": limit}
-    if ext in INLINE_IMAGES:
-        preview["kind"] = "image"
-        return preview
-    readable = ext in TEXT_PREVIEWS or ext in (".json", ".csv", ".md", ".markdown") or (
-        (file.content_type or "").startswith("text/"))
-    if not readable:
-        return preview
-    if file.size > limit:
-        preview["kind"] = "too_big"
-        return preview
-    _file, chunks = artifact_service.open_artifact(ctx.session, ctx.project_id, name, version, path, 0,
-                                                   max(0, min(file.size, limit) - 1))
-    raw = b"".join(chunks)[:limit] if file.size else b""
-    text = raw.decode("utf-8", errors="replace")
-    if ext == ".json":
-        try:
-            preview.update(kind="code", text=json.dumps(json.loads(text), indent=2, ensure_ascii=False))
-        except ValueError:
-            preview.update(kind="text", text=text)
-    elif ext in (".csv", ".tsv"):
-        reader = csv.reader(io.StringIO(text), delimiter="\t" if ext == ".tsv" else ",")
-        rows = []
-        try:
-            for i, row in enumerate(reader):
-                if i > PREVIEW_ROWS:
-                    break
-                rows.append(row)
-        except csv.Error:
-            preview.update(kind="text", text=text)
-            return preview
-        preview.update(kind="table", rows=rows[:PREVIEW_ROWS + 1], more=len(rows) > PREVIEW_ROWS + 0)
-    elif ext in (".md", ".markdown"):
-        preview.update(kind="markdown", html=render_markdown(text))
-    else:
-        preview.update(kind="text", text=text)
-    return preview
 
 
 def _split_tags(tags: list) -> tuple[list, list, Optional[str]]:
@@ -202,6 +152,7 @@ def run_page(ctx: PageContext, iid: int):
         user_tags=user_tags,
         system_tags=system_tags,
         note_html=render_markdown(note) if note else None,
+        note_source=note or "",
         parent=parent,
         children=children,
         child_count=child_count,
@@ -257,11 +208,20 @@ def artifact_raw(ctx: PageContext, iid: int):
     name, version = _package_of(run)
     file = artifact_service.get_artifact_file(ctx.session, ctx.project_id, name, version, path)
     ext = posixpath.splitext(path)[1].lower()
-    inline = request.args.get("inline") == "1" and ext in INLINE_IMAGES
-    response = file_response(file, allow_redirect=not inline)
+    inline = request.args.get("inline") == "1" and ext in previews.INLINE_IMAGES
+    as_page = request.args.get("inline") == "1" and ext in previews.HTML_FILES
+    response = file_response(file, allow_redirect=not (inline or as_page))
     if inline:
         response.headers["Content-Disposition"] = "inline"
-        response.headers["Content-Type"] = INLINE_IMAGES[ext]
+        response.headers["Content-Type"] = previews.INLINE_IMAGES[ext]
+    elif as_page and response.status_code == 200:
+        # An HTML artifact (sklearn's estimator.html) shown in the run page's frame: a
+        # sandbox (unique origin: no script runs, no cookie or storage of ours is
+        # reachable, no form posts, no navigation of the page), no network at all,
+        # only this page may frame it.
+        response.headers["Content-Disposition"] = "inline"
+        response.headers["Content-Type"] = "text/html; charset=utf-8"
+        response.headers["Content-Security-Policy"] = HTML_ARTIFACT_CSP
     return response
 
 

@@ -26,6 +26,7 @@ from ...http.pipeline import Access, Caller, Surface, serve
 from ...http.urls import API_BLUEPRINT, UI_BLUEPRINT, endpoint_url
 from ...state import get_state
 from ...services import csrf
+from ...services.markdown_safe import render_markdown
 
 BP_NAME = UI_BLUEPRINT
 STATIC_BP_NAME = "gl_ml_tracking_static"
@@ -308,6 +309,7 @@ class TemplateHelpers:
     static = staticmethod(static_url)
     query_url = staticmethod(query_url)
     user = staticmethod(present_user)
+    markdown = staticmethod(render_markdown)  # safe: escapes first, see services/markdown_safe
     status_badges = STATUS_BADGES
     csrf_field_name = csrf.FORM_FIELD
 
