@@ -23,7 +23,7 @@ from . import validation as v
 from .common import now_ms
 
 __all__ = ["SOURCE_TYPES", "READ_DEFAULT_MAX_RESULTS", "READ_MAX_RESULTS", "TOKEN_KIND", "upsert_records",
-           "read_records", "delete_records", "record_json", "infer_type"]
+           "read_records", "delete_records", "record_json", "infer_type", "record_id"]
 
 SOURCE_TYPES = ("UNSPECIFIED", "TRACE", "HUMAN", "DOCUMENT", "CODE")
 READ_DEFAULT_MAX_RESULTS, READ_MAX_RESULTS = 1000, 50_000
@@ -113,13 +113,21 @@ def _merge(row: dict, record: dict, now: int) -> None:
         row["last_updated_by"] = user
 
 
+def record_id(now: int, index: int) -> str:
+    """``dr-<32 hex>`` as MLflow's, time-ordered: the milliseconds, the record's place in
+    its batch, then randomness. Records are read in (created time, id) order, so the
+    records of one upsert come back in the order they were sent (MLflow's random ids
+    shuffle them)."""
+    return f"dr-{now:012x}{index:08x}{uuid.uuid4().hex[:12]}"
+
+
 def _new_row(dataset: EvalDataset, input_hash: str, record: dict, index: int, now: int) -> dict:
     source, source_id, source_type = _source(record, index)
     tags = record.get("tags") or {}
     outputs = record.get("outputs", {})
     user = _user(tags)
     return {
-        "record_id": f"dr-{uuid.uuid4().hex}", "dataset_pk": dataset.id, "input_hash": input_hash,
+        "record_id": record_id(now, index), "dataset_pk": dataset.id, "input_hash": input_hash,
         "inputs": _dumps(record.get("inputs", {})), "outputs": None if outputs is None else _dumps(outputs),
         "expectations": None if record.get("expectations") is None else _dumps(record["expectations"]),
         "tags": _dumps(tags), "source": None if source is None else _dumps(source), "source_id": source_id,

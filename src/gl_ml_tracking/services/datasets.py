@@ -256,8 +256,10 @@ def _limit(value: Any) -> int:
 
 
 def search_datasets(session: Session, project_id: str, *, experiment_ids: Any = None, filter_string: Any = None,
-                    max_results: Any = None, order_by: Any = None,
-                    page_token: Any = None) -> tuple[list[DatasetView], Optional[str]]:
+                    max_results: Any = None, order_by: Any = None, page_token: Any = None,
+                    name_contains: Optional[str] = None) -> tuple[list[DatasetView], Optional[str]]:
+    """A page of the project's datasets (``name_contains``: the pages' search box,
+    case-insensitive, taken literally)."""
     limit = _limit(max_results)
     node = DATASET_GRAMMAR.parse_filter(filter_string or None)
     order = DATASET_GRAMMAR.parse_order_by(order_by or ["created_time DESC"])
@@ -267,7 +269,7 @@ def search_datasets(session: Session, project_id: str, *, experiment_ids: Any = 
     atoms.append(Atom(EvalDataset.dataset_id, False, False, str))  # MLflow's tie-breaker
     ids = sorted({str(i) for i in experiment_ids or []})
     token = v.require_str(page_token, "page_token") if page_token else None
-    pager = Pager(TOKEN_KIND, atoms, token, fingerprint("eval_datasets", project_id, node, order, ids))
+    pager = Pager(TOKEN_KIND, atoms, token, fingerprint("eval_datasets", project_id, node, order, ids, name_contains))
     stmt = select(EvalDataset).where(EvalDataset.project_id == project_id)
     if ids:
         iids = [int(i) for i in ids if i.isdecimal() and len(i) <= 18]
@@ -277,6 +279,8 @@ def search_datasets(session: Session, project_id: str, *, experiment_ids: Any = 
             Experiment.iid.in_(iids))))
     if node is not None:
         stmt = stmt.where(compile_filter(node, d, _leaf))
+    if name_contains:
+        stmt = stmt.where(func.lower(EvalDataset.name).contains(name_contains.lower(), autoescape=True))
     page = pager.fetch(session, stmt, limit)
     return describe(session, page.items), page.next_cursor
 

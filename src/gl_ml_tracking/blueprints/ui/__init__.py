@@ -19,6 +19,7 @@ from flask import Blueprint, g
 from ...state import get_state
 from ..packages import pages as package_pages
 from . import experiments, links, models, runs, trash
+from . import datasets as dataset_pages  # GenAI evaluation datasets
 from .support import (
     BP_NAME,
     STATIC_BP_NAME,
@@ -69,4 +70,5 @@ def make_blueprint() -> Blueprint:
 
     for module in (experiments, runs, trash, models, links, package_pages):
         module.register(bp)
+    dataset_pages.register(bp)
     return bp
