@@ -12,7 +12,7 @@ import json
 import uuid
 from typing import Any, Optional
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter
@@ -23,7 +23,7 @@ from . import validation as v
 from .common import now_ms
 
 __all__ = ["SOURCE_TYPES", "READ_DEFAULT_MAX_RESULTS", "READ_MAX_RESULTS", "TOKEN_KIND", "upsert_records",
-           "read_records", "delete_records", "record_json", "infer_type", "record_id"]
+           "read_records", "delete_records", "records_json_text", "infer_type", "record_id"]
 
 SOURCE_TYPES = ("UNSPECIFIED", "TRACE", "HUMAN", "DOCUMENT", "CODE")
 READ_DEFAULT_MAX_RESULTS, READ_MAX_RESULTS = 1000, 50_000
@@ -172,12 +172,11 @@ def upsert_records(session: Session, project_id: str, dataset_id: Any, records: 
     unique = list(dict.fromkeys(hashes))
     for start in range(0, len(unique), _CHUNK):
         rows = session.execute(select(EvalDatasetRecord.id, EvalDatasetRecord.input_hash,
-                                      *[getattr(EvalDatasetRecord, n) for n in _MERGED[:3]])
+                                      *[getattr(EvalDatasetRecord, n) for n in _MERGED])
                                .where(EvalDatasetRecord.dataset_pk == dataset.id,
                                       EvalDatasetRecord.input_hash.in_(unique[start:start + _CHUNK])))
         for row in rows:
-            existing[row.input_hash] = {"id": row.id, "outputs": row.outputs, "expectations": row.expectations,
-                                        "tags": row.tags}
+            existing[row.input_hash] = {"id": row.id, **{name: getattr(row, name) for name in _MERGED}}
     new: dict[str, dict] = {}
     merged: dict[str, dict] = {}
     inserted = updated = 0
@@ -198,9 +197,8 @@ def upsert_records(session: Session, project_id: str, dataset_id: Any, records: 
         raise InvalidParameter("Invalid record: NaN and infinity are not JSON values.") from None
     if new:
         session.execute(insert(EvalDatasetRecord), list(new.values()))
-    for row in merged.values():
-        session.execute(EvalDatasetRecord.__table__.update().where(EvalDatasetRecord.id == row["id"]).values(
-            {name: row[name] for name in _MERGED if name in row}))
+    if merged:  # one executemany: an UPDATE by primary key per merged record
+        session.execute(update(EvalDatasetRecord), list(merged.values()))
     schema = _update_schema(dataset.schema, records)
     count = datasets.count_records(session, dataset)
     if schema:
@@ -250,23 +248,27 @@ def delete_records(session: Session, project_id: str, dataset_id: Any, record_id
     return deleted
 
 
-def record_json(record: EvalDatasetRecord, dataset_id: str) -> dict:
-    """A record as MLflow's ``DatasetRecord.to_dict`` (JSON values decoded)."""
-    out: dict = {"dataset_record_id": record.record_id, "dataset_id": dataset_id, "inputs": json.loads(record.inputs)}
-    if record.expectations is not None:
-        out["expectations"] = json.loads(record.expectations)
-    out["tags"] = json.loads(record.tags) if record.tags else {}
-    if record.source is not None:
-        out["source"] = json.loads(record.source)
-    if record.source_type is not None:
-        out["source_type"] = record.source_type
-    if record.source_id is not None:
-        out["source_id"] = record.source_id
-    out["created_time"] = record.creation_time
-    out["last_update_time"] = record.last_update_time
-    for name in ("created_by", "last_updated_by"):
-        if getattr(record, name) is not None:
-            out[name] = getattr(record, name)
-    if record.outputs is not None:
-        out["outputs"] = json.loads(record.outputs)
-    return out
+def records_json_text(records: list[EvalDatasetRecord], dataset_id: str) -> str:
+    """The records as MLflow's JSON list of ``DatasetRecord.to_dict``, written straight
+    from the stored JSON documents (which we wrote with ``json.dumps``), without
+    decoding and encoding them again."""
+    dataset = json.dumps(dataset_id)
+    parts = []
+    for r in records:
+        fields = [f'"dataset_record_id": {json.dumps(r.record_id)}', f'"dataset_id": {dataset}', f'"inputs": {r.inputs}']
+        if r.expectations is not None:
+            fields.append(f'"expectations": {r.expectations}')
+        fields.append(f'"tags": {r.tags or "{}"}')
+        if r.source is not None:
+            fields.append(f'"source": {r.source}')
+        for name in ("source_type", "source_id"):
+            if getattr(r, name) is not None:
+                fields.append(f'"{name}": {json.dumps(getattr(r, name))}')
+        fields.append(f'"created_time": {int(r.creation_time)}, "last_update_time": {int(r.last_update_time)}')
+        for name in ("created_by", "last_updated_by"):
+            if getattr(r, name) is not None:
+                fields.append(f'"{name}": {json.dumps(getattr(r, name))}')
+        if r.outputs is not None:
+            fields.append(f'"outputs": {r.outputs}')
+        parts.append("{" + ", ".join(fields) + "}")
+    return "[" + ", ".join(parts) + "]"

@@ -87,7 +87,7 @@ def get_dataset_records(ctx: ApiContext):
     records, token = dataset_records.read_records(ctx.session, ctx.project_id, dataset_id,
                                                   max_results=ctx.get("max_results"),
                                                   page_token=ctx.get("page_token"))
-    out: dict = {"records": json.dumps([dataset_records.record_json(r, dataset_id) for r in records])}
+    out: dict = {"records": dataset_records.records_json_text(records, dataset_id)}
     if token:
         out["next_page_token"] = token
     return out
