@@ -195,6 +195,10 @@ def test_projects_are_isolated(forge, mlflow_client):
     ("records", {"records": json.dumps([{"inputs": {}, "expectations": "x"}])}),
     ("records", {}),
     ("tags", {"tags": "nope"}),
+    ("tags", {"tags": json.dumps({"a": "nul \u0000 inside"})}),
+    ("records", {"records": json.dumps([{"inputs": {}, "tags": {"mlflow.user": "\u0000"}}])}),
+    ("records", {"records": json.dumps([{"inputs": {}, "source": {"source_type": "CODE", "source_data": {"source_id": "\u0000"}}}])}),
+    ("records", {"records": '[{"inputs": {"x": NaN}}]'}),
 ])
 def test_bad_input_answers_mlflow_errors(forge, mlflow_client, path, body):
     ds = _post(forge, "datasets/create", {"name": _name()}).json()["dataset"]

@@ -118,6 +118,7 @@ def test_scorers_are_scoped_to_the_project(forge, mlflow_client):
     ("DELETE", "scorers/delete", {"experiment_id": "0", "name": "missing", "version": 3}),
     ("GET", "scorers/list", {"experiment_id": "0", "experiment_ids": ["0"]}),
     ("GET", "scorers/online-configs", {}),
+    ("POST", "scorers/register", {"experiment_id": "0", "name": "nul\u0000", "serialized_scorer": "{}"}),
 ])
 def test_bad_input_answers_mlflow_errors(forge, mlflow_client, method, path, payload):
     kwargs = {"params": payload} if method == "GET" else {"json": payload}

@@ -68,7 +68,8 @@ def _source(record: dict, index: int) -> tuple[Optional[dict], Optional[str], Op
     if not isinstance(data, dict):
         raise InvalidParameter(f"Invalid record {index}: 'source_data' must be a JSON object.")
     source_id = data.get("trace_id") if kind == "TRACE" else data.get("source_id")
-    return {"source_type": kind, "source_data": data}, (str(source_id)[:255] if source_id is not None else None), kind
+    source_id = datasets.no_nul(str(source_id)[:255], "a source id") if source_id is not None else None
+    return {"source_type": kind, "source_data": data}, source_id, kind
 
 
 def _parse_records(records: Any) -> list[dict]:
@@ -93,7 +94,7 @@ def _parse_records(records: Any) -> list[dict]:
 
 def _user(tags: Optional[dict]) -> Optional[str]:
     if tags and tags.get(datasets.USER_TAG) is not None:
-        return str(tags[datasets.USER_TAG])[:255]
+        return datasets.no_nul(str(tags[datasets.USER_TAG])[:255], "the mlflow.user tag")
     return None
 
 

@@ -30,7 +30,7 @@ __all__ = [
     "USER_TAG", "DatasetView", "SEARCH_DEFAULT_MAX_RESULTS", "SEARCH_MAX_RESULTS", "TOKEN_KIND",
     "compute_digest", "parse_json_object", "get_dataset", "describe", "create_dataset", "delete_dataset",
     "search_datasets", "set_tags", "delete_tag", "experiment_ids", "add_experiments", "remove_experiments",
-    "touch", "count_records", "find_dataset",
+    "touch", "count_records", "find_dataset", "no_nul",
 ]
 
 USER_TAG = "mlflow.user"  # the client's user, as MLflow's store reads it
@@ -121,6 +121,14 @@ def _experiments(session: Session, project_id: str, experiment_ids: Any) -> list
     return list(found.values())
 
 
+def no_nul(text: str, what: str) -> str:
+    """Text stored in a column (not inside a JSON document) holds no NUL: PostgreSQL
+    refuses it, so both databases do."""
+    if "\x00" in text:
+        raise InvalidParameter(f"Invalid value for {what}: it must not contain NUL characters.")
+    return text
+
+
 def _tag_key(key: Any) -> str:
     if not isinstance(key, str) or not key:
         raise InvalidParameter(f"Invalid value {key!r} for parameter 'key' supplied: a tag key is a non-empty string.")
@@ -131,7 +139,8 @@ def _tag_key(key: Any) -> str:
 
 def _upsert_tags(session: Session, dataset: EvalDataset, tags: dict) -> None:
     """Tags with a value are set (as text), None values are left alone (as MLflow)."""
-    wanted = {_tag_key(k): str(val) for k, val in tags.items() if val is not None}
+    wanted = {no_nul(_tag_key(k), "a tag key"): no_nul(str(val), "a tag value") for k, val in tags.items()
+              if val is not None}
     if not wanted:
         return
     existing = {t.key: t for t in session.scalars(select(EvalDatasetTag).where(
@@ -154,7 +163,7 @@ def create_dataset(session: Session, project_id: str, name: Any, *, tags: Any = 
     experiments = _experiments(session, project_id, experiment_ids)
     now = now_ms()
     user = tag_values.get(USER_TAG)
-    user = str(user)[:255] if user is not None else None
+    user = no_nul(str(user)[:255], "the mlflow.user tag") if user is not None else None
     dataset = EvalDataset(
         dataset_id=f"d-{uuid.uuid4().hex}", project_id=project_id, name=name, digest=compute_digest(name, now),
         created_by=user, last_updated_by=user, creation_time=now, last_update_time=now,

@@ -80,6 +80,8 @@ def _name(name: Any) -> str:
         raise InvalidParameter("Missing value for required parameter 'name'.")
     if not isinstance(name, str) or not name.strip():
         raise InvalidParameter("Scorer name cannot be empty or contain only whitespace.")
+    if "\x00" in name:
+        raise InvalidParameter("Invalid value for the scorer name: it must not contain NUL characters.")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidParameter(f"Scorer name '{name[:40]}...' exceeds the maximum length of {MAX_NAME_LENGTH}")
     return name
