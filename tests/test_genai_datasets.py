@@ -5,6 +5,7 @@ paging, tags, experiment links, project isolation and MLflow's error JSON."""
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 
 import mlflow
@@ -218,3 +219,32 @@ def test_unknown_dataset_ids(forge, mlflow_client):
         assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST", r.text
     r = _get(forge, "datasets/d-" + "0" * 32 + "/records", {"max_results": "x"})
     assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_concurrent_upserts_of_the_same_records(forge, mlflow_client):
+    """Four writers upsert the same 100 new records at once: each record is inserted once
+    and merged three times, whoever comes first (503s are retried, as the client does)."""
+    ds = _post(forge, "datasets/create", {"name": _name()}).json()["dataset"]["dataset_id"]
+    start = threading.Barrier(4)
+    results: list = []
+
+    def writer(n: int) -> None:
+        body = {"records": json.dumps([{"inputs": {"i": i}, "expectations": {f"w{n}": n}} for i in range(100)])}
+        start.wait()
+        for _attempt in range(20):
+            r = _post(forge, f"datasets/{ds}/records", body)
+            if r.status_code != 503:
+                break
+        results.append((r.status_code, r.json()))
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [status for status, _ in results] == [200] * 4, results
+    assert sum(body["inserted_count"] for _, body in results) == 100
+    assert sum(body["updated_count"] for _, body in results) == 300
+    records = json.loads(_get(forge, f"datasets/{ds}/records").json()["records"])
+    assert len(records) == 100
+    assert all(r["expectations"] == {f"w{n}": n for n in range(4)} for r in records)  # no merge lost

@@ -160,8 +160,10 @@ def _update_schema(existing: Optional[str], records: list[dict]) -> Optional[dic
 
 
 def upsert_records(session: Session, project_id: str, dataset_id: Any, records: Any) -> tuple[int, int]:
-    """(inserted, updated): a record whose inputs the dataset already has is merged into it."""
-    dataset = datasets.get_dataset(session, project_id, dataset_id)
+    """(inserted, updated): a record whose inputs the dataset already has is merged into it.
+    Concurrent upserts into one dataset run one after the other (its row is locked), so
+    none loses a merge or trips over a record another one just inserted."""
+    dataset = datasets.get_dataset(session, project_id, dataset_id, lock=True)
     records = _parse_records(records)
     now = now_ms()
     try:
@@ -236,7 +238,7 @@ def read_records(session: Session, project_id: str, dataset_id: Any, *, max_resu
 
 
 def delete_records(session: Session, project_id: str, dataset_id: Any, record_ids: Any) -> int:
-    dataset = datasets.get_dataset(session, project_id, dataset_id)
+    dataset = datasets.get_dataset(session, project_id, dataset_id, lock=True)
     ids = [str(i) for i in record_ids or []]
     deleted = 0
     for start in range(0, len(ids), _CHUNK):

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from sqlalchemy import delete, exists, func, literal, select
+from sqlalchemy import delete, exists, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter, ResourceDoesNotExist
@@ -74,17 +74,27 @@ def _not_found(dataset_id: Any) -> ResourceDoesNotExist:
     return ResourceDoesNotExist(f"Evaluation dataset with id '{str(dataset_id)[:80]}' not found")
 
 
-def find_dataset(session: Session, project_id: str, dataset_id: Any) -> Optional[EvalDataset]:
+def find_dataset(session: Session, project_id: str, dataset_id: Any, *, lock: bool = False) -> Optional[EvalDataset]:
+    """``lock``: hold the dataset's row until the transaction ends (PostgreSQL), so that
+    concurrent changes of its records run one after the other."""
     if not isinstance(dataset_id, str) or not DATASET_ID_RE.match(dataset_id):
         return None
-    return session.scalars(select(EvalDataset).where(
-        EvalDataset.dataset_id == dataset_id, EvalDataset.project_id == project_id)).one_or_none()
+    stmt = select(EvalDataset).where(EvalDataset.dataset_id == dataset_id, EvalDataset.project_id == project_id)
+    return session.scalars(stmt.with_for_update() if lock else stmt).one_or_none()
 
 
-def get_dataset(session: Session, project_id: str, dataset_id: Any) -> EvalDataset:
-    dataset = find_dataset(session, project_id, dataset_id)
+def get_dataset(session: Session, project_id: str, dataset_id: Any, *, lock: bool = False) -> EvalDataset:
+    """``lock``: the dataset, held for writing until the transaction ends, as it is now."""
+    dataset = find_dataset(session, project_id, dataset_id, lock=lock)
     if dataset is None:
         raise _not_found(dataset_id)
+    if lock and session.get_bind(mapper=EvalDataset).dialect.name == "sqlite":
+        # SQLite has no row locks and reads outside a transaction until the first write:
+        # a no-op write takes the database's write lock (waiting for the busy timeout),
+        # then the row is read again under it.
+        session.execute(update(EvalDataset).where(EvalDataset.id == dataset.id)
+                        .values(last_update_time=EvalDataset.last_update_time))
+        session.refresh(dataset)
     return dataset
 
 
