@@ -125,3 +125,26 @@ def test_bad_input_answers_mlflow_errors(forge, mlflow_client, method, path, pay
     r = _call(forge, method, path, **kwargs)
     assert r.status_code in (400, 404), r.text
     assert r.json()["error_code"] in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST") and r.json()["message"]
+
+
+def test_purging_an_experiment_removes_its_scorers_and_dataset_links(forge, mlflow_client):
+    from gl_ml_tracking import get_state
+    from gl_ml_tracking.models import EvalDatasetExperiment, Scorer
+    from gl_ml_tracking.services import lookups, trash
+    from sqlalchemy import func, select
+
+    exp_id = mlflow_client.create_experiment(_name("exp"))
+    ds = _call(forge, "POST", "datasets/create", json={"name": _name("ds"), "experiment_ids": [exp_id]}).json()["dataset"]
+    _call(forge, "POST", "scorers/register", json={"experiment_id": exp_id, "name": "gone", "serialized_scorer": "{}"})
+    mlflow_client.delete_experiment(exp_id)
+    with forge.app.app_context():
+        session = get_state().session
+        experiment = lookups.get_experiment(session, experiment_id=exp_id, project_id=str(forge.extra["seed"].project_ids["demo/mnist"]))
+        pk = experiment.id
+        trash.purge_experiment(session, experiment.project_id, experiment)
+        session.commit()
+        assert session.scalar(select(func.count()).select_from(Scorer).where(Scorer.experiment_pk == pk)) == 0
+        assert session.scalar(select(func.count()).select_from(EvalDatasetExperiment)
+                              .where(EvalDatasetExperiment.experiment_pk == pk)) == 0
+    r = _call(forge, "GET", f"datasets/{ds['dataset_id']}/experiment-ids")
+    assert r.status_code == 200 and r.json().get("experiment_ids", []) == []  # the dataset stays

@@ -30,7 +30,7 @@ __all__ = [
     "USER_TAG", "DatasetView", "SEARCH_DEFAULT_MAX_RESULTS", "SEARCH_MAX_RESULTS", "TOKEN_KIND",
     "compute_digest", "parse_json_object", "get_dataset", "describe", "create_dataset", "delete_dataset",
     "search_datasets", "set_tags", "delete_tag", "experiment_ids", "add_experiments", "remove_experiments",
-    "touch", "count_records", "find_dataset", "no_nul",
+    "touch", "count_records", "find_dataset", "no_nul", "unlink_experiment",
 ]
 
 USER_TAG = "mlflow.user"  # the client's user, as MLflow's store reads it
@@ -211,6 +211,12 @@ def delete_tag(session: Session, project_id: str, dataset_id: Any, key: Any) -> 
     if dataset is not None:
         session.execute(delete(EvalDatasetTag).where(EvalDatasetTag.dataset_pk == dataset.id,
                                                      EvalDatasetTag.key == str(key)))
+
+
+def unlink_experiment(session: Session, experiment_pk: int) -> None:
+    """An experiment deleted for good leaves its datasets, without the link to it."""
+    session.execute(delete(EvalDatasetExperiment).where(EvalDatasetExperiment.experiment_pk == experiment_pk)
+                    .execution_options(synchronize_session=False))
 
 
 def experiment_ids(session: Session, project_id: str, dataset_id: Any) -> list[str]:

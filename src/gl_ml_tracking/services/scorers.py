@@ -23,7 +23,7 @@ from . import lookups
 from .common import now_ms
 
 __all__ = ["CUSTOM_SCORER_REFUSED", "ScorerEntry", "register_scorer", "list_scorers", "list_versions",
-           "get_scorer", "delete_scorer", "online_configs", "upsert_online_config"]
+           "get_scorer", "delete_scorer", "online_configs", "upsert_online_config", "delete_experiment_scorers"]
 
 CUSTOM_SCORER_REFUSED = (
     "Custom scorer registration (using @scorer decorator) is disabled by default "
@@ -215,6 +215,14 @@ def delete_scorer(session: Session, project_id: str, experiment_id: Any, name: A
     if not deleted:
         raise ResourceDoesNotExist(
             f"Scorer with name '{scorer.name}' and version {version} not found for experiment {experiment.iid}.")
+
+
+def delete_experiment_scorers(session: Session, experiment_pk: int) -> None:
+    """An experiment deleted for good takes its scorers with it."""
+    scorer_pks = select(Scorer.id).where(Scorer.experiment_pk == experiment_pk).scalar_subquery()
+    session.execute(delete(ScorerVersion).where(ScorerVersion.scorer_pk.in_(scorer_pks))
+                    .execution_options(synchronize_session=False))
+    session.execute(delete(Scorer).where(Scorer.experiment_pk == experiment_pk).execution_options(synchronize_session=False))
 
 
 def online_configs(session: Session, project_id: str, scorer_ids: list) -> list[dict]:
