@@ -6,6 +6,7 @@ project isolation and MLflow's error JSON."""
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 
 import mlflow
@@ -148,3 +149,27 @@ def test_purging_an_experiment_removes_its_scorers_and_dataset_links(forge, mlfl
                               .where(EvalDatasetExperiment.experiment_pk == pk)) == 0
     r = _call(forge, "GET", f"datasets/{ds['dataset_id']}/experiment-ids")
     assert r.status_code == 200 and r.json().get("experiment_ids", []) == []  # the dataset stays
+
+
+def test_concurrent_registrations_get_distinct_versions(forge, mlflow_client):
+    exp_id = mlflow_client.create_experiment(_name("exp"))
+    start = threading.Barrier(4)
+    results: list = []
+
+    def register(n: int) -> None:
+        body = {"experiment_id": exp_id, "name": "raced", "serialized_scorer": json.dumps({"n": n})}
+        start.wait()
+        for _attempt in range(20):
+            r = _call(forge, "POST", "scorers/register", json=body)
+            if r.status_code != 503:  # a busy database: retried, as the client does
+                break
+        results.append((r.status_code, r.json()))
+
+    threads = [threading.Thread(target=register, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [status for status, _ in results] == [200] * 4, results
+    assert sorted(body["version"] for _, body in results) == [1, 2, 3, 4]
+    assert len({body["scorer_id"] for _, body in results}) == 1

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ..errors import InvalidParameter, ResourceDoesNotExist
 from ..models import Experiment, Scorer, ScorerVersion
 from . import lookups
-from .common import now_ms
+from .common import dialect_insert, now_ms
 
 __all__ = ["CUSTOM_SCORER_REFUSED", "ScorerEntry", "register_scorer", "list_scorers", "list_versions",
            "get_scorer", "delete_scorer", "online_configs", "upsert_online_config", "delete_experiment_scorers"]
@@ -125,11 +125,13 @@ def register_scorer(session: Session, project_id: str, experiment_id: Any, name:
         raise InvalidParameter("Scorer model cannot be empty or contain only whitespace.")
     if _uses_gateway(model):  # no AI gateway here: no endpoint of that name exists
         raise ResourceDoesNotExist(f"GatewayEndpoint not found ({model[len('gateway:/'):][:80]})")
-    scorer = _find(session, experiment, name)
-    if scorer is None:
-        scorer = Scorer(scorer_id=str(uuid.uuid4()), project_id=project_id, experiment_pk=experiment.id, name=name)
-        session.add(scorer)
-        session.flush()
+    # Made if missing, then held (the INSERT takes SQLite's write lock, FOR UPDATE the row on
+    # PostgreSQL): concurrent registrations of one name get versions one after the other.
+    session.execute(dialect_insert(session)(Scorer).values(
+        scorer_id=str(uuid.uuid4()), project_id=project_id, experiment_pk=experiment.id, name=name,
+    ).on_conflict_do_nothing(index_elements=[Scorer.experiment_pk, Scorer.name]))
+    scorer = session.scalars(select(Scorer).where(Scorer.experiment_pk == experiment.id, Scorer.name == name)
+                             .with_for_update()).one()
     latest = session.scalar(select(func.max(ScorerVersion.version)).where(ScorerVersion.scorer_pk == scorer.id))
     version = ScorerVersion(scorer_pk=scorer.id, version=(latest or 0) + 1, serialized_scorer=serialized_scorer,
                             creation_time=now_ms())
