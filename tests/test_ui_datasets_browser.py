@@ -72,6 +72,7 @@ def test_dataset_pages_from_the_experiment_page(make_page, shot, dataset):  # no
     assert records.count() == 50
     assert f"q00 {XSS}" in records.first.inner_text()
     assert "question" in page.locator("[data-testid=dataset-schema]").inner_text()
+    assert page.locator("[data-testid=dataset-experiments]").inner_text().startswith("evals-")
     assert XSS_SCRIPT in page.locator(".glml-kv").nth(0).inner_text()
     shot(page, "dataset")
     with page.expect_navigation():

@@ -30,7 +30,7 @@ __all__ = [
     "USER_TAG", "DatasetView", "SEARCH_DEFAULT_MAX_RESULTS", "SEARCH_MAX_RESULTS", "TOKEN_KIND",
     "compute_digest", "parse_json_object", "get_dataset", "describe", "create_dataset", "delete_dataset",
     "search_datasets", "set_tags", "delete_tag", "experiment_ids", "add_experiments", "remove_experiments",
-    "touch", "count_records", "find_dataset", "no_nul", "unlink_experiment",
+    "touch", "count_records", "find_dataset", "no_nul", "unlink_experiment", "linked_experiments",
 ]
 
 USER_TAG = "mlflow.user"  # the client's user, as MLflow's store reads it
@@ -211,6 +211,13 @@ def delete_tag(session: Session, project_id: str, dataset_id: Any, key: Any) -> 
     if dataset is not None:
         session.execute(delete(EvalDatasetTag).where(EvalDatasetTag.dataset_pk == dataset.id,
                                                      EvalDatasetTag.key == str(key)))
+
+
+def linked_experiments(session: Session, dataset: EvalDataset) -> list[Experiment]:
+    """The experiments a dataset is linked to (for the pages), by IID."""
+    return list(session.scalars(select(Experiment).join(
+        EvalDatasetExperiment, EvalDatasetExperiment.experiment_pk == Experiment.id).where(
+        EvalDatasetExperiment.dataset_pk == dataset.id).order_by(Experiment.iid)))
 
 
 def unlink_experiment(session: Session, experiment_pk: int) -> None:

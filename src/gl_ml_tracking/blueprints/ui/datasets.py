@@ -68,4 +68,5 @@ def dataset_page(ctx: PageContext, dataset_id: str):
              "expectations": _cell(r.expectations), "tags": _cell(r.tags)} for r in records]
     schema = json.loads(dataset.schema) if dataset.schema else None
     return render("dataset.html", dataset=dataset, view=view, rows=rows, schema=schema,
+                  experiments=datasets.linked_experiments(session, dataset),
                   record_count=_record_count(dataset), paging=token_pager(next_token))
