@@ -92,6 +92,7 @@ class Planted:
     package_file: str = ""
     package_id: int = 0
     package_file_id: int = 0
+    dataset_id: str = ""  # a GenAI evaluation dataset (and a scorer named <marker>-scorer)
 
 
 # -- talking to the app -----------------------------------------------------------------
@@ -168,7 +169,45 @@ def plant(forge, client, visibility: str, marker: str) -> Planted:
     p.package_id = listing[0]["id"]
     files = call(client, "GET", f"/api/v4/projects/{pid}/packages/{p.package_id}/package_files", h).get_json()
     p.package_file_id = files[0]["id"]
+    plant_genai(client, pid, h, p)
     return p
+
+
+def plant_genai(client, pid: int, headers: dict, p: Planted) -> None:
+    """A GenAI evaluation dataset (name, tag and a record carrying the marker) and a scorer."""
+    import json
+
+    def post(path, body):
+        return ok_json(call(client, "POST", api_url(pid, "/api/3.0/mlflow/" + path), headers, body))
+
+    m = p.marker
+    p.dataset_id = post("datasets/create", {"name": f"{m}-evalset", "experiment_ids": [p.experiment_id],
+                                            "tags": json.dumps({f"{m}-dtag": m})})["dataset"]["dataset_id"]
+    post(f"datasets/{p.dataset_id}/records", {"records": json.dumps([{"inputs": {"q": f"{m}-input"}}])})
+    post("scorers/register", {"experiment_id": p.experiment_id, "name": f"{m}-scorer",
+                              "serialized_scorer": json.dumps({"name": f"{m}-scorer"})})
+
+
+def genai_values(p: Planted, bogus: bool) -> dict:
+    return {"dataset_id": "d-" + "0" * 32 if bogus else p.dataset_id, "key": "nokey" if bogus else f"{p.marker}-dtag"}
+
+
+def genai_api_args(p: Planted) -> dict:
+    """Plausible arguments of the GenAI dataset and scorer endpoints."""
+    e, scorer = p.experiment_id, f"{p.marker}-scorer"
+    return {
+        "datasets/create": {"name": f"{p.marker}-second-evalset"},
+        "datasets/<dataset_id>/tags": {"tags": '{"k": "v"}'},
+        "datasets/<dataset_id>/records": {"records": '[{"inputs": {"q": "new"}}]'},
+        "datasets/<dataset_id>/add-experiments": {"experiment_ids": [e]},
+        "datasets/<dataset_id>/remove-experiments": {"experiment_ids": [e]},
+        "scorers/register": {"experiment_id": e, "name": f"{scorer}-2", "serialized_scorer": "{}"},
+        "scorers/list": {"experiment_id": e},
+        "scorers/versions": {"experiment_id": e, "name": scorer},
+        "scorers/get": {"experiment_id": e, "name": scorer},
+        "scorers/delete": {"experiment_id": e, "name": scorer},
+        "scorers/online-configs": {"scorer_ids": ["x"]},
+    }
 
 
 def make_identities(app) -> dict[str, Identity]:
@@ -260,6 +299,7 @@ class Endpoint:
 # GET is a mutation. Used to check each route's declared access.
 READ_ONLY_POSTS = {"experiments/search", "runs/search", "logged-models/search", "registered-models/search",
                    "model-versions/search", "registered-models/get-latest-versions"}
+READ_ONLY_POSTS |= {"datasets/search"}  # GenAI evaluation datasets
 
 
 def discover_endpoints(app) -> list[Endpoint]:
@@ -300,10 +340,10 @@ def path_values(p: Planted, bogus: bool) -> dict:
     if bogus:
         return {"model_id": "m-" + "0" * 32, "tag_key": "nokey", "artifact_path": "ml_experiment_999999/1/none.txt",
                 "part_number": 1, "name": "no-such-name", "version": "9.9.9", "file_path": "none.txt",
-                "package_id": 999999, "file_id": 999999, "iid": 999999}
+                "package_id": 999999, "file_id": 999999, "iid": 999999, **genai_values(p, True)}
     return {"model_id": p.logged_model_id, "tag_key": f"{p.marker}-ltag", "artifact_path": p.artifact_path,
             "part_number": 1, "name": p.package_name, "version": p.package_version, "file_path": p.package_file,
-            "package_id": p.package_id, "file_id": p.package_file_id, "iid": p.run_iid}
+            "package_id": p.package_id, "file_id": p.package_file_id, "iid": p.run_iid, **genai_values(p, False)}
 
 
 def ui_values(endpoint: Endpoint, p: Planted, bogus: bool) -> dict:
@@ -377,6 +417,7 @@ def api_args(key: str, method: str, p: Planted) -> dict:
         "mpu/abort/<path:artifact_path>": {"path": "big.bin", "upload_id": "x"},
         "mpu/part/<int:part_number>": {"upload_id": "not-a-signed-token"},
     }
+    table.update(genai_api_args(p))
     return dict(table.get(key, {}))
 
 
@@ -671,6 +712,8 @@ def test_cross_project_ids_are_not_found(world):
         ("GET", "/api/2.0/mlflow/registered-models/get", {"name": secret.registered_model}),
         ("GET", f"/api/2.0/mlflow/logged-models/{secret.logged_model_id}", {}),
         ("GET", "/api/2.0/mlflow-artifacts/artifacts/" + secret.artifact_path, {}),
+        ("GET", f"/api/3.0/mlflow/datasets/{secret.dataset_id}", {}),
+        ("GET", f"/api/3.0/mlflow/datasets/{secret.dataset_id}/records", {}),
     ]
     fake = "nosuch" + uuid.uuid4().hex[:14]
     for method, path, query in checks:

@@ -29,6 +29,9 @@ from .tracking import (
     VALUE_PREFIX_CHARS,
 )
 
+# GenAI evaluation datasets and registered scorers (MLflow 3)
+from .genai import EvalDataset, EvalDatasetExperiment, EvalDatasetRecord, EvalDatasetTag, Scorer, ScorerVersion
+
 metadata = Base.metadata
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -38,6 +38,7 @@ from ..models import (
     RunOutput,
     RunTag,
 )
+from . import datasets as genai_datasets, scorers as genai_scorers  # GenAI rows of an experiment
 from . import gc
 
 
@@ -90,6 +91,8 @@ def purge_experiment(session: Session, project_id: str, experiment: Experiment) 
     session.execute(delete(RunInput).where(RunInput.dataset_id.in_(dataset_ids)).execution_options(synchronize_session=False))
     session.execute(delete(Dataset).where(Dataset.experiment_id == pk).execution_options(synchronize_session=False))
     session.execute(delete(ExperimentTag).where(ExperimentTag.experiment_id == pk).execution_options(synchronize_session=False))
+    genai_datasets.unlink_experiment(session, pk)  # GenAI evaluation datasets stay, unlinked
+    genai_scorers.delete_experiment_scorers(session, pk)
     session.expunge(experiment)
     session.execute(delete(Experiment).where(Experiment.project_id == project_id, Experiment.id == pk)
                     .execution_options(synchronize_session=False))

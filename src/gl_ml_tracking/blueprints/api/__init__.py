@@ -11,6 +11,7 @@ from ...http.pipeline import Access, serve
 from ...http.responses import error_response
 from ...http.urls import API_BLUEPRINT, UI_BLUEPRINT
 from . import artifacts, logged_models, openapi_doc, registry, tracking
+from . import datasets, scorers  # GenAI evaluation datasets and registered scorers (MLflow 3)
 from .framework import MLFLOW_API, RouteSpec, make_view
 
 # Browsers follow MLflow's "View run" links without a token: pages browse as anonymous.
@@ -22,6 +23,7 @@ def api_routes() -> list[RouteSpec]:
     its rules and of its OpenAPI document)."""
     declared = [spec for module in (tracking, artifacts, logged_models, registry)
                 for spec in module.routes]
+    declared += [spec for module in (datasets, scorers) for spec in module.routes]
     return declared + list(openapi_doc.document_routes(declared))
 
 

@@ -20,6 +20,7 @@ from ...state import get_state
 from ..packages import pages as package_pages
 from . import experiments, links, models, runs, trash
 from . import editing  # issue 17: edit names, notes, tags, descriptions
+from . import datasets as dataset_pages  # GenAI evaluation datasets
 from .support import (
     BP_NAME,
     STATIC_BP_NAME,
@@ -71,4 +72,5 @@ def make_blueprint() -> Blueprint:
     for module in (experiments, runs, trash, models, links, package_pages):
         module.register(bp)
     editing.register(bp)
+    dataset_pages.register(bp)
     return bp
