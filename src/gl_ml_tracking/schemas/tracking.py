@@ -108,7 +108,7 @@ class SetTag(Schema):
     run_id = string()
     run_uuid = string()
     key = string(required=True)
-    value = text(required=True)
+    value = text()  # MLflow: a missing value is the empty string
 
 
 class DeleteTag(Schema):
