@@ -29,6 +29,9 @@ from .tracking import (
     VALUE_PREFIX_CHARS,
 )
 
+# issue 16: model inputs of runs
+from .run_model_inputs import RunModelInput
+
 metadata = Base.metadata
 
 __all__ = [name for name in dir() if not name.startswith("_")]

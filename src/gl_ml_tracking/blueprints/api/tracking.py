@@ -200,7 +200,7 @@ def log_batch(ctx: ApiContext):
 
 @routes.route("runs/log-inputs", "POST", EXPERIMENTS_WRITE, schema=req.LogInputs)
 def log_inputs(ctx: ApiContext):
-    run_inputs.log_inputs(ctx.session, ctx.project_id, ctx.get("run_id"), ctx.get("datasets"))
+    run_inputs.log_inputs(ctx.session, ctx.project_id, ctx.get("run_id"), ctx.get("datasets"), ctx.get("models"))
     return {}
 
 
