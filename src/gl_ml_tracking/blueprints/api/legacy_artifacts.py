@@ -33,8 +33,13 @@ VERSION_FILES_READ = Access((READ_MODEL_REGISTRY, READ_PACKAGE))
 
 
 def _relative(path: str) -> str:
-    """A path inside a run: validated as the proxy does ('' is the root)."""
-    return pkg.validate_file_path(str(path or "").strip("/"), allow_empty=True, what="artifact path")
+    """A path inside a run: validated as the proxy does ('' is the root); refused with
+    MLflow's message."""
+    path = "/".join(part for part in str(path or "").split("/") if part not in ("", "."))
+    try:
+        return pkg.validate_file_path(path, allow_empty=True, what="artifact path")
+    except InvalidParameter:
+        raise InvalidParameter("Invalid path") from None
 
 
 def _run_root(ctx: ApiContext) -> str:
@@ -51,8 +56,8 @@ def _proxy_path(root: str, path: str) -> str:
 
 @routes.route("artifacts/list", "GET", RUN_FILES_READ, json_body=False, schema=req.ListArtifacts)
 def list_run_artifacts(ctx: ApiContext):
-    root = _run_root(ctx)
     path = _relative(ctx.get("path", ""))
+    root = _run_root(ctx)
     files = artifact_service.list_path(ctx.session, ctx.project_id, _proxy_path(root, path))
     prefix = path + "/" if path else ""
     return {"root_uri": root, "files": [{**f, "path": prefix + f["path"]} for f in files]}
@@ -73,16 +78,18 @@ def _send(ctx: ApiContext, root: str, path: str):
 
 @routes.route("get-artifact", "GET", RUN_FILES_READ, ajax=False, json_body=False, prefix="/", schema=req.GetRunArtifact)
 def get_run_artifact(ctx: ApiContext):
-    return _send(ctx, _run_root(ctx), _relative(ctx.get("path", "")))
+    path = _relative(ctx.get("path", ""))
+    return _send(ctx, _run_root(ctx), path)
 
 
 @routes.route("model-versions/get-artifact", "GET", VERSION_FILES_READ, ajax=False, json_body=False, prefix="/",
               schema=req.GetVersionArtifact)
 def get_version_artifact(ctx: ApiContext):
+    path = _relative(ctx.get("path", ""))  # checked first, as MLflow
     mv = get_model_version(ctx.session, ctx.project_id, ctx.get("name"), ctx.get("version"))
     root = mv.storage_location or ""
     if not root.startswith("mlflow-artifacts:"):
         raise ResourceDoesNotExist(
             f"The files of model version {mv.version} of {mv.registered_model.name} are not stored on this server "
             f"(source {mv.source}).")
-    return _send(ctx, root, _relative(ctx.get("path", "")))
+    return _send(ctx, root, path)
