@@ -416,6 +416,9 @@ def api_args(key: str, method: str, p: Planted) -> dict:
         "mpu/complete/<path:artifact_path>": {"path": "big.bin", "upload_id": "x", "parts": [{"part_number": 1, "etag": "e"}]},
         "mpu/abort/<path:artifact_path>": {"path": "big.bin", "upload_id": "x"},
         "mpu/part/<int:part_number>": {"upload_id": "not-a-signed-token"},
+        # issue 16: the legacy artifact endpoints
+        "get-artifact": {"run_id": r, "path": p.artifact_path.rsplit("/", 1)[-1]},
+        "model-versions/get-artifact": {"name": rm, "version": "1", "path": p.artifact_path.rsplit("/", 1)[-1]},
     }
     table.update(genai_api_args(p))
     return dict(table.get(key, {}))

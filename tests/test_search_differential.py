@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -22,51 +20,16 @@ from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, View
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-BIN = os.path.dirname(sys.executable)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
+from tests.support.reference import reference_server
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The reference ``mlflow server`` from this virtualenv, ready when /health answers."""
-    tmp = tmp_path_factory.mktemp("ref")
-    port = _free_port()
-    log = open(tmp / "server.log", "wb")
-    proc = subprocess.Popen(
-        [os.path.join(BIN, "mlflow"), "server", "--backend-store-uri", f"sqlite:///{tmp}/ref.db",
-         "--artifacts-destination", str(tmp / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"mlflow server exited with {proc.returncode}:\n{(tmp / 'server.log').read_text()[-3000:]}")
-            try:
-                if requests.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not answer /health:\n{(tmp / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, 15)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
-                proc.wait(timeout=10)
-        log.close()
+        with reference_server(tmp_path_factory.mktemp("ref")) as url:
+            yield url
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,8 @@ from .tracking import (
 
 # GenAI evaluation datasets and registered scorers (MLflow 3)
 from .genai import EvalDataset, EvalDatasetExperiment, EvalDatasetRecord, EvalDatasetTag, Scorer, ScorerVersion
+# issue 16: model inputs of runs
+from .run_model_inputs import RunModelInput
 
 metadata = Base.metadata
 

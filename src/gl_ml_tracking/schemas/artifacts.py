@@ -39,3 +39,19 @@ class UploadPart(Schema):
     """Our own part endpoint: the signed upload id travels in the query string."""
 
     upload_id = string()
+
+
+class GetRunArtifact(Schema):
+    """``<tracking URI>/get-artifact`` (older clients, MLflow's UI)."""
+
+    run_id = string()
+    run_uuid = string()
+    path = string(required=True)
+
+
+class GetVersionArtifact(Schema):
+    """``<tracking URI>/model-versions/get-artifact``."""
+
+    name = string(required=True)
+    version = string(required=True)
+    path = string(required=True)

@@ -37,6 +37,7 @@ MLflow's wording.
 from __future__ import annotations
 
 import math
+import json
 import re
 from typing import Any, Callable, Optional
 
@@ -59,9 +60,16 @@ def missing(path: str) -> InvalidParameter:
 
 
 def invalid(value: Any, path: str) -> InvalidParameter:
-    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+    """MLflow's wording (``invalid_value`` of mlflow/utils/validation.py): the value as
+    compact JSON, cut past 1000 characters so a huge value is not echoed back whole."""
+    try:
+        shown = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        shown = repr(value)
+    if len(shown) > 1000:
+        shown = shown[:997] + "..."
     return InvalidParameter(
-        f"Invalid value {shown} for parameter '{path}' supplied. "
+        f"Invalid value {shown} for parameter '{path}' supplied:  "
         f"Hint: Value was of type '{type(value).__name__}'. {_HINT}"
     )
 

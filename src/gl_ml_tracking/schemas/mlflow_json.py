@@ -77,7 +77,8 @@ def run_json(run: Run, data: RunData) -> dict:
                     },
                 }
                 for ds, tags in data.inputs
-            ]
+            ],
+            "model_inputs": [{"model_id": mid} for mid in data.model_inputs],
         },
         "outputs": {"model_outputs": [{"model_id": mid, "step": step} for mid, step in data.outputs]},
     }

@@ -43,7 +43,7 @@ class UpdateExperiment(Schema):
 class SetExperimentTag(Schema):
     experiment_id = text(required=True)
     key = string(required=True)
-    value = text(required=True)
+    value = string(required=True)  # MLflow refuses a number here
 
 
 class DeleteExperimentTag(Schema):
@@ -101,14 +101,14 @@ class LogParam(Schema):
     run_id = string()
     run_uuid = string()
     key = string(required=True)
-    value = text(required=True)
+    value = string(required=True)  # MLflow refuses a number here
 
 
 class SetTag(Schema):
     run_id = string()
     run_uuid = string()
     key = string(required=True)
-    value = text(required=True)
+    value = string()  # MLflow: a missing value is the empty string; a number is refused
 
 
 class DeleteTag(Schema):

@@ -29,7 +29,7 @@ def create_experiment(
     """``project`` is the host's project, handed to ``signals.experiment_created``
     subscribers once the transaction commits."""
     name = v.validate_experiment_name(name)
-    tags = [(v.validate_key("Tag", k), v.validate_value("Tag", val, v.MAX_TAG_VAL_LENGTH, required=False)) for k, val in tags]
+    tags = [(v.validate_key("Tag", k), v.validate_value("Tag", val, v.MAX_EXPERIMENT_TAG_VAL_LENGTH, required=False)) for k, val in tags]
     if find_experiment_by_name(session, project_id, name) is not None:
         raise ResourceAlreadyExists(f"Experiment '{name}' already exists.")
     ensure_iid_at_least(session, project_id, "experiment", 0)
@@ -99,7 +99,7 @@ def _set_runs_lifecycle(session: Session, experiment: Experiment, stage: str) ->
 def set_experiment_tag(session: Session, project_id: str, experiment_id: Any, key: Any, value: Any) -> None:
     experiment = get_active_experiment(session, project_id, experiment_id)
     key = v.validate_key("Tag", key)
-    value = v.validate_value("Tag", value, v.MAX_TAG_VAL_LENGTH, required=False)
+    value = v.validate_value("Tag", value, v.MAX_EXPERIMENT_TAG_VAL_LENGTH, required=False)
     insert = dialect_insert(session)
     session.execute(
         insert(ExperimentTag)

@@ -64,8 +64,15 @@ def create_logged_model(
         raise InvalidParameter("Invalid value for parameter 'model_type': expected a string of at most 500 characters.")
     run_uuid = None
     if source_run_id:
-        # The run must be of this project: a model never points into another one.
-        run_uuid = get_run(session, project_id, source_run_id).run_uuid
+        # As MLflow, a run that is not here is stored as given; every lookup through it is
+        # scoped to this project, so it never reaches another project's run.
+        run_uuid = v.require_str(source_run_id, "source_run_id")
+        if len(run_uuid) > 32:
+            raise InvalidParameter(v.exceeds_maximum_length("source_run_id", 32))
+        try:
+            run_uuid = get_run(session, project_id, source_run_id).run_uuid
+        except (ResourceDoesNotExist, InvalidParameter):
+            pass
     param_map, tag_map = validated_params(params), validated_tags(tags)
     now = now_ms()
     model = LoggedModel(
@@ -194,8 +201,10 @@ def add_model_version_link(session: Session, project_id: str, model_id: str, nam
         links = []
     if not isinstance(links, list):
         links = []
-    entry = {"name": name, "version": str(version)}
-    if entry not in links:
+    # An integer version, as MLflow's server writes it (its client appends strings).
+    entry = {"name": name, "version": int(version)}
+    if not any(isinstance(link, dict) and link.get("name") == name and str(link.get("version")) == str(version)
+               for link in links):
         links.append(entry)
     _upsert_tags(session, model, {MODEL_VERSIONS_TAG: json.dumps(links)})
 

@@ -245,17 +245,27 @@ def _step_bounds_sqlite(
             for pk, lo, hi in conn.exec_driver_sql(sql, params).fetchall()}
 
 
-def bulk_interval(
-    session: Session, runs: Sequence[Run], key: str, start_step: Any, end_step: Any, max_results: Any
-) -> list[tuple[Run, tuple]]:
-    if len(runs) > MAX_BULK_RUNS:
-        raise InvalidParameter(f"GetMetricHistoryBulkInterval request must specify at most {MAX_BULK_RUNS} run_ids.")
+def interval_args(start_step: Any, end_step: Any, max_results: Any, n_runs: int) -> tuple:
+    """``(start, end, limit)`` of a bulk-interval request, checked as MLflow's handler does,
+    before any run is looked up."""
+    if n_runs > MAX_BULK_RUNS:
+        raise InvalidParameter(f"GetMetricHistoryBulkInterval request must specify at most {MAX_BULK_RUNS} run_ids. "
+                               f"Received {n_runs} run_ids.")
     limit = v.parse_int(max_results, "max_results", default=MAX_BULK_POINTS)
     if limit is None or not 1 <= limit <= MAX_BULK_POINTS:
         raise InvalidParameter(f"max_results must be between 1 and {MAX_BULK_POINTS}.")
     start = v.parse_int(start_step, "start_step")
     end = v.parse_int(end_step, "end_step")
+    if (start is None) != (end is None):
+        raise InvalidParameter("If either start step or end step are specified, both must be specified.")
     if start is not None and end is not None and start > end:
-        raise InvalidParameter("end_step must be greater than start_step.")
+        raise InvalidParameter(f"end_step must be greater than start_step. Found start_step={start} and end_step={end}.")
+    return start, end, limit
+
+
+def bulk_interval(
+    session: Session, runs: Sequence[Run], key: str, start_step: Any, end_step: Any, max_results: Any
+) -> list[tuple[Run, tuple]]:
+    start, end, limit = interval_args(start_step, end_step, max_results, len(runs))
     sampled = sample_steps_many(session, [run.id for run in runs], key, start, end, limit)
     return [(run, row) for run in runs for row in sampled[run.id]]

@@ -25,19 +25,19 @@ class MetricIn:
     step: int
 
 
-def parse_metric(raw: dict) -> MetricIn:
+def parse_metric(raw: dict, path: str = "") -> MetricIn:
     """A metric as the request schema (``LogMetric``, ``LogBatch``'s ``MetricIn``)
     loaded it: ``key`` a string, ``value`` a float, ``timestamp`` and ``step``
     ints, each possibly absent. What is left are MLflow's rules: the key's
     characters and length, and the value and timestamp a batch item must have
-    (MLflow's ``Metric`` message does not mark them required, its server checks)."""
+    (MLflow's ``Metric`` message does not mark them required, its server checks).
+    ``path``: where the item is in the request (``metrics[3].``), for MLflow's wording."""
     key = v.validate_key("Metric", raw.get("key"))
-    value = raw.get("value")
-    if value is None:
-        raise InvalidParameter(f"Missing value for required parameter 'value' of metric '{key}'.")
-    timestamp = raw.get("timestamp")
-    if timestamp is None:
-        raise InvalidParameter(f"Missing value for required parameter 'timestamp' of metric '{key}'.")
+    for field in ("value", "timestamp"):
+        if raw.get(field) is None:
+            raise InvalidParameter(f"Missing value for required parameter '{path}{field}'. "
+                                   "See the API docs for more information about request parameters.")
+    value, timestamp = raw.get("value"), raw.get("timestamp")
     step = raw.get("step")
     return MetricIn(key, value, timestamp, 0 if step is None else step)
 
@@ -53,7 +53,7 @@ def parse_metrics(raws: Sequence[dict]) -> list[MetricIn]:
         if key in valid_keys and value is not None and ts is not None:
             parsed.append(MetricIn(key, value, ts, 0 if step is None else step))
             continue
-        metric = parse_metric(raw)
+        metric = parse_metric(raw, f"metrics[{len(parsed)}].")
         valid_keys.add(metric.key)
         parsed.append(metric)
     return parsed

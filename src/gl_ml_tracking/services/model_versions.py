@@ -4,34 +4,23 @@ Versions are numbered 1, 2, 3... per model and a number is never reused (deletin
 version is soft: the row stays, redacted, so the next version still gets a new
 number). Stages are kept for old clients (``transition-stage``, ``get-latest-versions``).
 
-Where a version's files are: ``storage_location``, resolved once when the version is
-created from its ``source``:
-
-* ``models:/<model_id>`` (a logged model) -> the model's ``artifact_location``;
-* ``models:/<name>/<version|stage|latest>`` or ``models:/<name>@<alias>`` -> that version's;
-* ``runs:/<run_id>/<path>`` -> the run's artifacts under ``path`` or, when the run has
-  none there, the run's logged model named ``path`` (what the MLflow 3 client does);
-* ``mlflow-artifacts:/...`` must resolve inside the project; other remote URIs
-  (``s3://``...) are kept as given; local paths are refused.
-
-The version's files are then shared as its package (:mod:`.model_version_files`).
+Which sources are accepted is MLflow's rule (:mod:`.version_sources`); where a version's
+files are (``storage_location``) is resolved once, in this project only, when the version is
+created (:mod:`.version_storage`); the files are then shared as its package
+(:mod:`.model_version_files`). A source that is not here is stored as given.
 """
 from __future__ import annotations
 
-import re
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any, Optional, Sequence
-from urllib.parse import urlparse
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from ..errors import InvalidParameter, ResourceDoesNotExist
-from ..models import LoggedModel, ModelVersion, ModelVersionTag, RegisteredModel, RegisteredModelAlias
+from ..errors import InvalidParameter
+from ..models import ModelVersion, ModelVersionTag, RegisteredModel, RegisteredModelAlias
 from . import validation as v
 from .common import now_ms
-from .model_aliases import get_version_by_alias
 from .model_version_files import share_version_files
 from .registered_models import (
     description_value,
@@ -47,7 +36,6 @@ from .registered_models import (
 STAGE_NONE, STAGE_STAGING, STAGE_PRODUCTION, STAGE_ARCHIVED = "None", "Staging", "Production", "Archived"
 ALL_STAGES = (STAGE_NONE, STAGE_STAGING, STAGE_PRODUCTION, STAGE_ARCHIVED)
 ACTIVE_STAGES = (STAGE_STAGING, STAGE_PRODUCTION)
-_MODEL_ID_RE = re.compile(r"^m-[0-9a-f]{32}\Z")
 _DELETED = {"source": "REDACTED-SOURCE-PATH", "run_uuid": "REDACTED-RUN-ID", "run_link": "REDACTED-RUN-LINK"}
 
 
@@ -90,113 +78,6 @@ def latest_versions(session: Session, model_pks: Sequence[int]) -> dict[int, lis
 
 
 # -- model versions ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Source:
-    storage_location: Optional[str]
-    run_uuid: Optional[str] = None
-    model_id: Optional[str] = None
-
-
-def _bad_source(source: str, detail: str) -> InvalidParameter:
-    return InvalidParameter(f"Invalid model version source: '{source}'. {detail}")
-
-
-def _resolve_models_uri(session: Session, project_id: str, source: str, path: str) -> _Source:
-    from .logged_models import artifact_location
-    from .lookups import get_logged_model
-
-    if not path or "/" not in path and "@" not in path:
-        if not _MODEL_ID_RE.match(path or ""):
-            raise _bad_source(source, "Expected models:/<model_id>, models:/<name>/<version> or models:/<name>@<alias>.")
-        try:
-            model = get_logged_model(session, project_id, path)
-        except ResourceDoesNotExist:
-            raise _bad_source(source, f"No logged model {path} in this project.") from None
-        return _Source(artifact_location(model.experiment.iid, model.model_id), model.source_run_uuid, model.model_id)
-    if "@" in path.split("/", 1)[0]:
-        name, alias = path.split("/", 1)[0].split("@", 1)
-        mv = get_version_by_alias(session, project_id, name, alias)
-    else:
-        parts = path.split("/")
-        if len(parts) != 2:
-            raise _bad_source(source, "Expected models:/<name>/<version>.")
-        name, ref = parts
-        if ref.isdecimal():  # not isdigit: "²" is no version number
-            mv = get_model_version(session, project_id, name, ref)
-        elif ref.lower() == "latest":
-            mv = get_version_by_alias(session, project_id, name, "latest")
-        else:
-            found = get_latest_versions(session, project_id, name, [ref])
-            if not found:
-                raise ResourceDoesNotExist(f"No versions of model {name} in stage {ref}.")
-            mv = found[-1]
-    return _Source(mv.storage_location or mv.source, mv.run_uuid, mv.model_id)
-
-
-def _resolve_runs_uri(session: Session, project_id: str, source: str, path: str) -> _Source:
-    from . import artifacts, packages
-    from .lookups import get_run
-    from .uris import run_artifact_uri
-
-    run_id, _, sub = path.partition("/")
-    try:
-        run = get_run(session, project_id, run_id)
-    except (ResourceDoesNotExist, InvalidParameter):
-        raise _bad_source(source, f"No run {run_id} in this project.") from None
-    sub = sub.strip("/")
-    run_uri = run_artifact_uri(run.experiment.iid, run.iid)
-    package_name, version, _ = artifacts.resolve_artifact_path(session, project_id, run_uri[len("mlflow-artifacts:/"):])
-    package = packages.find_package(session, project_id, package_name, version)
-    if package is not None and packages.package_files(session, package, sub + "/" if sub else ""):
-        return _Source(f"{run_uri}/{sub}" if sub else run_uri, run.run_uuid)
-    # MLflow 3 logs models outside the run's artifacts: take the run's model of that name.
-    head, _, rest = sub.partition("/")
-    model = session.scalars(
-        select(LoggedModel)
-        .where(LoggedModel.project_id == project_id, LoggedModel.source_run_uuid == run.run_uuid,
-               LoggedModel.name == head, LoggedModel.lifecycle_stage == "active")
-        .order_by(LoggedModel.creation_time.desc())
-        .limit(1)
-    ).first()
-    if model is None:
-        return _Source(f"{run_uri}/{sub}" if sub else run_uri, run.run_uuid)
-    from .logged_models import artifact_location
-
-    location = artifact_location(model.experiment.iid, model.model_id)
-    return _Source(f"{location}/{rest}" if rest else location, run.run_uuid, model.model_id)
-
-
-def _resolve_source(session: Session, project_id: str, source: Any) -> _Source:
-    from . import artifacts
-
-    source = v.require_str(source, "source", max_length=4000)
-    try:
-        parsed = urlparse(source)
-    except ValueError:  # e.g. an unbalanced IPv6 bracket
-        raise _bad_source(source, "It is not a valid URI.") from None
-    scheme = parsed.scheme.lower()
-    if scheme in ("models", "runs"):
-        if parsed.netloc:
-            raise _bad_source(source, "Sources must use this project's registry and runs.")
-        path = parsed.path.lstrip("/")
-        if any(seg in ("..", ".") for seg in path.split("/")):
-            raise _bad_source(source, "Relative path segments are not allowed.")
-        if scheme == "models":
-            return _resolve_models_uri(session, project_id, source, path.rstrip("/"))
-        return _resolve_runs_uri(session, project_id, source, path)
-    if scheme == "mlflow-artifacts":
-        try:
-            artifacts.resolve_artifact_path(session, project_id, parsed.path.lstrip("/"))
-        except (ResourceDoesNotExist, InvalidParameter) as exc:
-            raise _bad_source(source, exc.message) from None
-        return _Source(f"mlflow-artifacts:/{parsed.path.lstrip('/')}")
-    if scheme in ("", "file") or len(scheme) == 1:  # a local path (or a Windows drive letter)
-        raise _bad_source(source, "Local paths cannot be model version sources on this server.")
-    if any(seg == ".." for seg in parsed.path.split("/")):
-        raise _bad_source(source, "Relative path segments are not allowed.")
-    return _Source(source)
-
-
 def create_model_version(
     session: Session,
     project_id: str,
@@ -209,30 +90,42 @@ def create_model_version(
     run_link: Any = None,
     description: Any = None,
     user_id: Optional[str] = None,
+    has_run_id: bool = False,
+    has_model_id: bool = False,
 ) -> ModelVersion:
+    """``has_run_id``/``has_model_id``: the request named them (even empty), which decides,
+    as in MLflow, whether a ``models:/<name>/<version>`` source passes on its own."""
+    from . import version_sources as sources
+    from . import version_storage as storage
     from .logged_models import add_model_version_link
-    from .lookups import get_logged_model
-    from .lookups import get_run
 
     name = validate_name(name)
     tag_map = parse_tags(tags)
-    resolved = _resolve_source(session, project_id, source)
-    if model_id:
-        try:
-            model_id = get_logged_model(session, project_id, model_id).model_id
-        except (ResourceDoesNotExist, InvalidParameter):
-            raise _bad_source(source, "The model_id request parameter must identify a logged model of this project.") from None
-        if resolved.model_id and resolved.model_id != model_id:
-            raise _bad_source(source, "The model_id request parameter must identify the model the source names.")
-    model_id = model_id or resolved.model_id
-    if run_id:
-        try:
-            run_id = get_run(session, project_id, run_id).run_uuid
-        except (ResourceDoesNotExist, InvalidParameter):
-            raise _bad_source(source, "The run_id request parameter must identify a run of this project.") from None
-    run_id = run_id or resolved.run_uuid
-    if run_link is not None and not isinstance(run_link, str):
-        raise InvalidParameter("Invalid value for parameter 'run_link': expected a string.")
+    source = v.require_str(source, "source", max_length=4000)
+    for field, value in (("run_id", run_id), ("model_id", model_id), ("run_link", run_link)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidParameter(f"Invalid value for parameter '{field}': expected a string.")
+    if run_id and len(run_id) > 32:
+        raise InvalidParameter(v.exceeds_maximum_length("run_id", 32))
+    if str(tag_map.get(sources.IS_PROMPT_TAG) or "").lower() == "true":
+        sources.check_prompt_source(source)
+        lineage, located = sources.Lineage(source, run_id or None, None), storage.Located(None)
+    else:
+        lineage, referenced = storage.lineage(session, project_id, source, run_id or None, model_id or None,
+                                              has_run_id=has_run_id, has_model_id=has_model_id)
+        sources.check_source(
+            lineage.source, lineage.run_id, lineage.model_id,
+            run_root=lambda rid: storage.run_root(session, project_id, rid),
+            model_root=lambda mid: storage.model_root(session, project_id, mid),
+        )
+        located = storage.locate(session, project_id, lineage.source, referenced)
+        if lineage.model_id:
+            model = storage.logged_model(session, project_id, lineage.model_id)
+            if model is None:
+                raise sources.bad_source(source, "The model_id request parameter must identify a logged model of this project.")
+            located = storage.Located(located.storage_location, located.model_id, located.run_id or model.source_run_uuid)
+    source, model_id = lineage.source, lineage.model_id or located.model_id
+    run_id = lineage.run_id or located.run_id
 
     registered = get_registered_model(session, project_id, name)
     now = now_ms()
@@ -247,7 +140,7 @@ def create_model_version(
         description=description_value(description),
         user_id=user_id,
         source=source,
-        storage_location=resolved.storage_location,
+        storage_location=located.storage_location,
         run_uuid=run_id or None,
         run_link=run_link or None,
         model_id=model_id or None,

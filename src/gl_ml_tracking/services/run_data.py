@@ -9,7 +9,7 @@ from typing import Sequence
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from ..models import Dataset, LatestMetric, LoggedModel, Param, RunInput, RunOutput, RunTag
+from ..models import Dataset, LatestMetric, LoggedModel, Param, RunInput, RunModelInput, RunOutput, RunTag
 
 _CHUNK = 900  # stay under SQLite's bound-parameter limit
 
@@ -21,6 +21,7 @@ class RunData:
     tags: list = field(default_factory=list)  # (key, value)
     inputs: list = field(default_factory=list)  # (Dataset, tags_json)
     outputs: list = field(default_factory=list)  # (model_id, step)
+    model_inputs: list = field(default_factory=list)  # model ids
 
 
 def _chunks(ids: Sequence[int]):
@@ -43,6 +44,10 @@ _INPUTS = (
     select(RunInput.run_id, Dataset, RunInput.tags_json)
     .join(Dataset, Dataset.id == RunInput.dataset_id)
     .where(RunInput.run_id.in_(_IDS))
+)
+_MODEL_INPUTS = (
+    select(RunModelInput.run_id, RunModelInput.model_id)
+    .where(RunModelInput.run_id.in_(_IDS)).order_by(RunModelInput.run_id, RunModelInput.model_id)
 )
 _OUTPUTS = (
     select(RunOutput.run_id, LoggedModel.model_id, RunOutput.step)
@@ -73,6 +78,9 @@ def load_run_data(
         if inputs:
             for run_id, dataset, tags_json in session.execute(_INPUTS, bound):
                 data[run_id].inputs.append((dataset, json.loads(tags_json or "[]")))
+        if inputs:
+            for run_id, model_id in conn.execute(_MODEL_INPUTS, bound).all():
+                data[run_id].model_inputs.append(model_id)
         if outputs:
             for run_id, model_id, step in conn.execute(_OUTPUTS, bound).all():
                 data[run_id].outputs.append((model_id, step))

@@ -26,7 +26,7 @@ def validated_tags(tags: Iterable[tuple[Any, Any]]) -> dict[str, Optional[str]]:
     result: dict[str, Optional[str]] = {}
     for key, value in tags:
         key = v.validate_key("Tag", key)
-        result[key] = v.validate_value("Tag", value, v.MAX_TAG_VAL_LENGTH, required=False)
+        result[key] = v.validate_value("Tag", value, v.MAX_TAG_VAL_LENGTH, required=False, truncate=True)
     return result
 
 
@@ -74,7 +74,7 @@ def set_tag(session: Session, project_id: str, run_id: Any, key: Any, value: Any
     """``project`` (the host's) lets a ``gitlab.CI_JOB_ID`` tag link the run to its job."""
     run = get_active_run(session, project_id, run_id, with_experiment=False)
     key = v.validate_key("Tag", key)
-    value = v.validate_value("Tag", value, v.MAX_TAG_VAL_LENGTH, required=False)
+    value = v.validate_value("Tag", "" if value is None else value, v.MAX_TAG_VAL_LENGTH, truncate=True)
     _apply_tags(session, run, {key: value}, project)
     return run
 
@@ -117,7 +117,7 @@ def _insert_params(session: Session, run: Run, params: dict[str, str]) -> None:
 def log_param(session: Session, project_id: str, run_id: Any, key: Any, value: Any) -> None:
     run = get_active_run(session, project_id, run_id, with_experiment=False)
     key = v.validate_key("Param", key)
-    value = v.validate_value("Param", value, v.MAX_PARAM_VAL_LENGTH)
+    value = v.validate_value("Param", value, v.MAX_PARAM_VAL_LENGTH, truncate=True)
     _insert_params(session, run, {key: value})
 
 
@@ -157,7 +157,7 @@ def log_batch(
     param_map: dict[str, str] = {}
     for p in params:
         key = v.validate_key("Param", p.get("key"))
-        value = v.validate_value("Param", p.get("value"), v.MAX_PARAM_VAL_LENGTH)
+        value = v.validate_value("Param", p.get("value"), v.MAX_PARAM_VAL_LENGTH, truncate=True)
         if key in param_map and param_map[key] != value:
             raise InvalidParameter(f"Duplicate parameter keys have been submitted: '{key}' with different values.")
         param_map[key] = value

@@ -11,6 +11,8 @@ from ..errors import InvalidParameter
 MAX_ENTITY_KEY_LENGTH = 250
 MAX_PARAM_VAL_LENGTH = 6000
 MAX_TAG_VAL_LENGTH = 8000
+MAX_EXPERIMENT_TAG_VAL_LENGTH = 20_000
+MAX_REGISTRY_TAG_VAL_LENGTH = 100_000
 MAX_EXPERIMENT_NAME_LENGTH = 500
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_TAGS_PER_BATCH = 100
@@ -29,7 +31,9 @@ def validate_key(kind: str, key: Any) -> str:
     if not isinstance(key, str):
         raise InvalidParameter(f"{kind} key must be a string, got {type(key).__name__}.")
     if len(key) > MAX_ENTITY_KEY_LENGTH:
-        raise InvalidParameter(f"{kind} key '{key[:40]}...' had length {len(key)}, which exceeded length limit of {MAX_ENTITY_KEY_LENGTH}")
+        # MLflow names the field: 'key' for tags, 'Param key', 'Metric name'.
+        field = {"Param": "Param key", "Metric": "Metric name"}.get(kind, "key")
+        raise InvalidParameter(exceeds_maximum_length(field, MAX_ENTITY_KEY_LENGTH))
     if not _VALID_KEY.match(key):
         raise InvalidParameter(
             f"Invalid {kind.lower()} name: '{key}'. Names may only contain alphanumerics, underscores (_), "
@@ -44,7 +48,13 @@ def validate_key(kind: str, key: Any) -> str:
     return key
 
 
-def validate_value(kind: str, value: Any, limit: int, required: bool = True) -> str | None:
+def exceeds_maximum_length(field: str, limit: int) -> str:
+    return f"'{field}' exceeds the maximum length of {limit} characters"
+
+
+def validate_value(kind: str, value: Any, limit: int, required: bool = True, truncate: bool = False) -> str | None:
+    """A tag, param or description value. Past ``limit`` characters it is cut to the limit
+    when ``truncate`` (MLflow does so for run tags and params) and refused otherwise."""
     if value is None:
         if required:
             raise InvalidParameter(f"Missing value for required parameter 'value' of {kind}.")
@@ -56,9 +66,9 @@ def validate_value(kind: str, value: Any, limit: int, required: bool = True) -> 
         else:
             raise InvalidParameter(f"{kind} value must be a string.")
     if len(value) > limit:
-        raise InvalidParameter(
-            f"{kind} value '{value[:40]}...' had length {len(value)}, which exceeded length limit of {limit}"
-        )
+        if not truncate:
+            raise InvalidParameter(exceeds_maximum_length("value" if kind == "Tag" else f"{kind} value", limit))
+        value = value[:limit]
     if "\x00" in value:
         raise InvalidParameter(f"{kind} value must not contain NUL characters.")
     return value

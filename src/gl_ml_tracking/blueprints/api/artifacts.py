@@ -79,7 +79,9 @@ def delete_artifact(ctx: ApiContext):
 @routes.route("artifacts", "GET", ARTIFACTS_READ, ajax=False, json_body=False, prefix=ARTIFACTS, schema=req.ListProxiedArtifacts)
 def list_artifacts(ctx: ApiContext):
     path = ctx.get("path", "")  # a string: given twice, the schema refused it
-    return {"files": artifact_service.list_path(ctx.session, ctx.project_id, path.strip("/"))}
+    # The client lists "<root>/." to download a whole run ("." = the directory itself).
+    path = "/".join(part for part in path.split("/") if part not in ("", "."))
+    return {"files": artifact_service.list_path(ctx.session, ctx.project_id, path)}
 
 
 # --------------------------------------------------------------------------- server-info

@@ -148,6 +148,8 @@ def create_model_version(ctx: ApiContext):
         run_link=ctx.get("run_link"),
         description=ctx.get("description"),
         user_id=user_key(ctx.user),
+        has_run_id=ctx.args.get("run_id") is not None,
+        has_model_id=ctx.args.get("model_id") is not None,
     )
     return _version(ctx, mv)
 

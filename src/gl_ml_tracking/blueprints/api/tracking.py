@@ -200,7 +200,7 @@ def log_batch(ctx: ApiContext):
 
 @routes.route("runs/log-inputs", "POST", EXPERIMENTS_WRITE, schema=req.LogInputs)
 def log_inputs(ctx: ApiContext):
-    run_inputs.log_inputs(ctx.session, ctx.project_id, ctx.get("run_id"), ctx.get("datasets"))
+    run_inputs.log_inputs(ctx.session, ctx.project_id, ctx.get("run_id"), ctx.get("datasets"), ctx.get("models"))
     return {}
 
 
@@ -264,10 +264,13 @@ def _stream_history(ctx: ApiContext, run_pk: int, key: str) -> Response:
 def get_history_bulk_interval(ctx: ApiContext):
     run_ids = ctx.get_list("run_ids")
     if not run_ids:
-        raise InvalidParameter("GetMetricHistoryBulkInterval request must specify at least one run_id.")
+        raise InvalidParameter("Missing value for required parameter 'run_ids'. "
+                               "See the API docs for more information about request parameters.")
     key = ctx.get("metric_key")
     if not key:
         raise InvalidParameter("Missing value for required parameter 'metric_key'.")
+    # The arguments are checked before any run is looked up, as MLflow.
+    metric_history.interval_args(ctx.get("start_step"), ctx.get("end_step"), ctx.get("max_results"), len(run_ids))
     runs = lookups.get_runs(ctx.session, ctx.project_id, run_ids[: metric_history.MAX_BULK_RUNS + 1])
     points = metric_history.bulk_interval(ctx.session, runs, key, ctx.get("start_step"), ctx.get("end_step"), ctx.get("max_results"))
     # Up to 100 runs x 2,500 points: the JSON is written directly (the same bytes as dumping the dict).

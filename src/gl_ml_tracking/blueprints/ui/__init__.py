@@ -21,6 +21,7 @@ from ..packages import pages as package_pages
 from . import experiments, links, models, runs, trash
 from . import editing  # issue 17: edit names, notes, tags, descriptions
 from . import datasets as dataset_pages  # GenAI evaluation datasets
+from . import prompts  # issue 16
 from .support import (
     BP_NAME,
     STATIC_BP_NAME,
@@ -69,7 +70,7 @@ def make_blueprint() -> Blueprint:
     bp.after_request(security_headers)  # errors are pages too: each view answers through ui.support.PAGES
     bp.record_once(_register_static)
 
-    for module in (experiments, runs, trash, models, links, package_pages):
+    for module in (experiments, runs, trash, models, links, package_pages, prompts):
         module.register(bp)
     editing.register(bp)
     dataset_pages.register(bp)

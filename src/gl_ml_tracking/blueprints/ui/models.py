@@ -1,11 +1,12 @@
 """Pages: registered models and their versions."""
 from __future__ import annotations
 
-from flask import request
+from flask import redirect, request, url_for
 
 from ... import hooks as perms
 from ...errors import InvalidParameter
 from ...services import registered_models, registry_describe, registry_search
+from ...services.prompts import is_prompt
 from ...services import ui_queries as q
 from ...services.markdown_safe import render_markdown
 from .support import PageContext, add_page, render, settings, token_pager
@@ -49,6 +50,8 @@ def models_list(ctx: PageContext):
 def model_page(ctx: PageContext, name: str):
     session = ctx.session
     model = registered_models.get_registered_model(session, ctx.project_id, name)
+    if is_prompt(session, model):  # prompts have their own pages, as in MLflow's UI
+        return redirect(url_for(".prompt", name=model.name))
     view = registry_describe.describe_models(session, [model])[0]
     versions, next_token = registry_search.search_model_versions(
         session, ctx.project_id, f"name = {_quoted(model.name)}", VERSIONS_PAGE, ["version_number DESC"],
