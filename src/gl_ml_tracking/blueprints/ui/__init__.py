@@ -19,6 +19,7 @@ from flask import Blueprint, g
 from ...state import get_state
 from ..packages import pages as package_pages
 from . import experiments, links, models, runs, trash
+from . import experiment_charts, model_pages
 from .support import (
     BP_NAME,
     STATIC_BP_NAME,
@@ -68,5 +69,7 @@ def make_blueprint() -> Blueprint:
     bp.record_once(_register_static)
 
     for module in (experiments, runs, trash, models, links, package_pages):
+        module.register(bp)
+    for module in (experiment_charts, model_pages):  # the charts panel, logged-model and version pages
         module.register(bp)
     return bp
