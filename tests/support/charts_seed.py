@@ -60,7 +60,8 @@ def seed_sweep(forge: Any, runs: int = 8, steps: int = 50, project_ref: Any = 1)
         oid, ts = odd.info.run_id, odd.info.start_time
         values = [1.0, 0.8, math.nan, 0.6, math.inf, 0.5, -math.inf, 0.4]
         client.log_batch(oid, metrics=[Metric("loss", v, ts + s, s) for s, v in enumerate(values)]
-                         + [Metric("accuracy", math.inf, ts, 0)])
+                         + [Metric("accuracy", math.inf, ts, 0), Metric("accuracy", 0.3, ts + 1, 1),
+                            Metric("zz_latest_inf", math.inf, ts, 0)])
         client.set_terminated(oid)
         seed.nan_run_iid = run_iid(forge, oid)
     return seed

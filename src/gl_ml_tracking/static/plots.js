@@ -6,7 +6,8 @@
  *
  * Numbers get a linear axis; anything else (a parameter like "adam") gets one
  * evenly spaced position per distinct value. Runs without a value are left out
- * of the scatter and break the parallel line at that axis. Hover shows a run's
+ * of the scatter and break the parallel line at that axis (a run with no two
+ * neighbouring values makes no line). Hover shows a run's
  * values (an SVG <title> and a highlight); a click opens the run. The run whose
  * iid is `best` is drawn on top, marked with data-best="true".
  */
@@ -122,14 +123,15 @@
       .concat(runs.filter(function (r) { return r.iid === options.best; }));
     var drawn = 0;
     ordered.forEach(function (run) {
-      var d = '', pen = 'M';
+      var d = '', pen = 'M', segments = 0;
       axes.forEach(function (a, i) {
         var v = run.values[a.id];
         if (!present(v)) { pen = 'M'; return; }
+        if (pen === 'L') { segments += 1; }
         d += pen + x(i).toFixed(1) + ' ' + y(i, v).toFixed(1);
         pen = 'L';
       });
-      if (!d) { return; }
+      if (!segments) { return; }  // a lone point is no line
       drawn += 1;
       var best = run.iid === options.best;
       var line = svg('path', {d: d, stroke: run.color, fill: 'none', 'class': 'glml-pc-line' + (best ? ' glml-best-line' : ''),
