@@ -107,7 +107,7 @@
   }
 
   function parallel(element, runs, axes, options) {
-    var f = frame(element, 320), m = {top: 28, right: 40, bottom: 26, left: 40};
+    var f = frame(element, 320), m = {top: 28, right: 12, bottom: 26, left: 12};
     element.setAttribute('data-axis-count', String(axes.length));
     element.setAttribute('data-line-count', '0');
     if (axes.length < 2) {
@@ -148,8 +148,9 @@
       svg('line', {x1: x(i), x2: x(i), y1: m.top, y2: m.top + h, 'class': 'glml-pc-rule'}, g);
       text(g, x(i), m.top - 10, a.label, {'text-anchor': i === 0 ? 'start' : i === axes.length - 1 ? 'end' : 'middle',
                                          'class': 'glml-axis-name' + (a.metric ? ' glml-strong' : '')});
+      var last = i === axes.length - 1 && i > 0;  // the last axis labels its ticks on its left: nothing is cut
       scales[i].ticks.forEach(function (t) {
-        text(g, x(i) + 4, y(i, t[0]) + 4, t[1], {'class': 'glml-pc-tick'});
+        text(g, x(i) + (last ? -4 : 4), y(i, t[0]) + 4, t[1], {'class': 'glml-pc-tick', 'text-anchor': last ? 'end' : 'start'});
       });
     });
   }

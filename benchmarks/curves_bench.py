@@ -1,0 +1,107 @@
+"""Server time of the experiment charts' ``curves.json``: per-step curves of one
+metric for many runs with long histories (default 100 runs x 100,000 points).
+
+    python -m benchmarks.curves_bench --db sqlite [--runs 100 --points 100000 --repeat 15]
+    python -m benchmarks.curves_bench --db postgresql
+
+Runs are created through the extension's own services; the metric rows are bulk
+loaded with the driver (what logging 10 million points through the API would
+leave behind, minus hours). Timed through Flask's test client, so the figure is
+the server's time (routing, permission checks, SQL, JSON), without a network.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+from tests.support.livedb import fresh_database
+from tests.support.liveserver import OWNER_TOKEN, build_app, migrate_and_seed
+
+KEY = "loss"
+
+
+def _load_points(app, run_pks: list[int], points: int) -> None:
+    from gl_ml_tracking import get_state
+
+    session = get_state(app).session
+    conn = session.connection()
+    raw = conn.connection.driver_connection
+    base = 1_700_000_000_000
+    if conn.dialect.name == "postgresql":
+        with raw.cursor() as cur:
+            for pk in run_pks:
+                with cur.copy("COPY glml_metrics (run_id, key, value, is_nan, timestamp, step) FROM STDIN") as copy:
+                    for step in range(points):
+                        copy.write_row((pk, KEY, 1.0 / (1 + step) + pk * 1e-3, False, base + step, step))
+    else:
+        rows = ((pk, KEY, 1.0 / (1 + step) + pk * 1e-3, 0, base + step, step)
+                for pk in run_pks for step in range(points))
+        raw.executemany("INSERT INTO glml_metrics (run_id, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?)",
+                        rows)
+    session.commit()
+    if conn.dialect.name == "postgresql":
+        session.execute(__import__("sqlalchemy").text("ANALYZE glml_metrics"))
+        session.commit()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--chart-points", type=int, default=400, help="points per curve the page asks for")
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(args.db, tmp) as url:
+        app = build_app(url, tmp + "/storage")
+        migrate_and_seed(app)
+        client = app.test_client()
+        headers = {"Authorization": f"Bearer {OWNER_TOKEN}"}
+        api = "/api/v4/projects/1/ml/mlflow/api/2.0/mlflow"
+        exp = client.post(f"{api}/experiments/create", json={"name": "curves-bench"}, headers=headers).get_json()
+        experiment_id = exp["experiment_id"]
+        run_ids = [client.post(f"{api}/runs/create", json={"experiment_id": experiment_id, "run_name": f"r{i}"},
+                               headers=headers).get_json()["run"]["info"]["run_id"] for i in range(args.runs)]
+        with app.app_context():
+            from gl_ml_tracking import get_state
+            from gl_ml_tracking.models import Run
+            from sqlalchemy import select
+
+            session = get_state(app).session
+            found = dict(session.execute(select(Run.run_uuid, Run.id).where(Run.run_uuid.in_(run_ids))).all())
+            iids = dict(session.execute(select(Run.run_uuid, Run.iid).where(Run.run_uuid.in_(run_ids))).all())
+            started = time.perf_counter()
+            _load_points(app, [found[r] for r in run_ids], args.points)
+            loaded = time.perf_counter() - started
+        url = (f"/demo/mnist/-/ml/experiments/{experiment_id}/curves.json?key={KEY}&points={args.chart_points}"
+               "&runs=" + ",".join(str(iids[r]) for r in run_ids))
+        client.environ_base["HTTP_PRIVATE_TOKEN"] = OWNER_TOKEN
+        first = client.get(url)
+        assert first.status_code == 200, first.get_data(as_text=True)[:300]
+        body = first.get_json()
+        drawn = sum(len(r["points"]) for r in body["runs"])
+        times = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            response = client.get(url)
+            times.append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 200
+        zoom = client.get(url + f"&start={args.points // 2}&end={args.points // 2 + 1000}")
+        z_times = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            client.get(url + f"&start={args.points // 2}&end={args.points // 2 + 1000}")
+            z_times.append((time.perf_counter() - t0) * 1000)
+        print(f"db={args.db} runs={args.runs} points/run={args.points:,} loaded in {loaded:.0f}s; "
+              f"curves.json answers {len(body['runs'])} curves, {drawn:,} points, "
+              f"{len(first.data) / 1024:.0f} KiB")
+        print(f"  full range: median {statistics.median(times):.0f} ms, min {min(times):.0f}, max {max(times):.0f}")
+        print(f"  zoomed (1,000 steps): median {statistics.median(z_times):.0f} ms "
+              f"({sum(len(r['points']) for r in zoom.get_json()['runs']):,} points)")
+
+
+if __name__ == "__main__":
+    main()
