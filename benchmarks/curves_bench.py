@@ -12,6 +12,7 @@ the server's time (routing, permission checks, SQL, JSON), without a network.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -53,10 +54,17 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--chart-points", type=int, default=400, help="points per curve the page asks for")
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--keep", help="SQLite file to keep the loaded data in (reused when it exists)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, fresh_database(args.db, tmp) as url:
+        reuse = bool(args.keep and os.path.exists(args.keep))
+        if args.keep:
+            url = f"sqlite:///{os.path.abspath(args.keep)}"
         app = build_app(url, tmp + "/storage")
+        if reuse:
+            _measure(app, args, None, 0.0)
+            return
         migrate_and_seed(app)
         client = app.test_client()
         headers = {"Authorization": f"Bearer {OWNER_TOKEN}"}
@@ -76,31 +84,46 @@ def main() -> None:
             started = time.perf_counter()
             _load_points(app, [found[r] for r in run_ids], args.points)
             loaded = time.perf_counter() - started
-        url = (f"/demo/mnist/-/ml/experiments/{experiment_id}/curves.json?key={KEY}&points={args.chart_points}"
-               "&runs=" + ",".join(str(iids[r]) for r in run_ids))
-        client.environ_base["HTTP_PRIVATE_TOKEN"] = OWNER_TOKEN
-        first = client.get(url)
-        assert first.status_code == 200, first.get_data(as_text=True)[:300]
-        body = first.get_json()
-        drawn = sum(len(r["points"]) for r in body["runs"])
-        times = []
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            response = client.get(url)
-            times.append((time.perf_counter() - t0) * 1000)
-            assert response.status_code == 200
-        zoom = client.get(url + f"&start={args.points // 2}&end={args.points // 2 + 1000}")
-        z_times = []
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            client.get(url + f"&start={args.points // 2}&end={args.points // 2 + 1000}")
-            z_times.append((time.perf_counter() - t0) * 1000)
-        print(f"db={args.db} runs={args.runs} points/run={args.points:,} loaded in {loaded:.0f}s; "
-              f"curves.json answers {len(body['runs'])} curves, {drawn:,} points, "
-              f"{len(first.data) / 1024:.0f} KiB")
-        print(f"  full range: median {statistics.median(times):.0f} ms, min {min(times):.0f}, max {max(times):.0f}")
-        print(f"  zoomed (1,000 steps): median {statistics.median(z_times):.0f} ms "
-              f"({sum(len(r['points']) for r in zoom.get_json()['runs']):,} points)")
+        _measure(app, args, [iids[r] for r in run_ids], loaded)
+
+
+def _measure(app, args, iids, loaded: float) -> None:
+    with app.app_context():
+        from gl_ml_tracking import get_state
+        from gl_ml_tracking.models import Experiment, Run
+        from sqlalchemy import select
+
+        session = get_state(app).session
+        experiment = session.scalar(select(Experiment).where(Experiment.name == "curves-bench"))
+        experiment_id = experiment.iid
+        if iids is None:
+            iids = list(session.scalars(select(Run.iid).where(Run.experiment_id == experiment.id).order_by(Run.iid)))
+    client = app.test_client()
+    url = (f"/demo/mnist/-/ml/experiments/{experiment_id}/curves.json?key={KEY}&points={args.chart_points}"
+           "&runs=" + ",".join(str(i) for i in iids))
+    client.environ_base["HTTP_PRIVATE_TOKEN"] = OWNER_TOKEN
+    first = client.get(url)
+    assert first.status_code == 200, first.get_data(as_text=True)[:300]
+    body = first.get_json()
+    drawn = sum(len(r["points"]) for r in body["runs"])
+    times = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        response = client.get(url)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert response.status_code == 200
+    zoom = client.get(url + f"&start={args.points // 2}&end={args.points // 2 + 1000}")
+    z_times = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        client.get(url + f"&start={args.points // 2}&end={args.points // 2 + 1000}")
+        z_times.append((time.perf_counter() - t0) * 1000)
+    print(f"db={args.db} runs={args.runs} points/run={args.points:,} loaded in {loaded:.0f}s; "
+          f"curves.json answers {len(body['runs'])} curves, {drawn:,} points, "
+          f"{len(first.data) / 1024:.0f} KiB")
+    print(f"  full range: median {statistics.median(times):.0f} ms, min {min(times):.0f}, max {max(times):.0f}")
+    print(f"  zoomed (1,000 steps): median {statistics.median(z_times):.0f} ms "
+          f"({sum(len(r['points']) for r in zoom.get_json()['runs']):,} points)")
 
 
 if __name__ == "__main__":

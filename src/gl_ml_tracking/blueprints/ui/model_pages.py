@@ -24,7 +24,9 @@ from .support import PageContext, add_page, done, render
 EXPERIMENTS = perms.READ_MODEL_EXPERIMENTS
 REGISTRY = perms.READ_MODEL_REGISTRY
 STAGES = ("None", "Staging", "Production", "Archived")
-VERSION = "/ml/models/<path:name>/versions/<int:version>"
+# A string, not <int:version>: a POST to ".../versions/x/aliases" must reach its view (and be
+# refused there as not found), not fall through to the model page's GET rule (405).
+VERSION = "/ml/models/<path:name>/versions/<version>"
 
 
 def register(bp) -> None:
@@ -34,8 +36,9 @@ def register(bp) -> None:
              read=(EXPERIMENTS, perms.READ_PACKAGE))
     add_page(bp, "/ml/logged-models/<model_id>/register", "register_logged_model", register_logged_model,
              read=(EXPERIMENTS, REGISTRY), write=write)
-    add_page(bp, VERSION, "model_version", version_page, read=(REGISTRY,))
-    add_page(bp, VERSION + "/files/raw", "model_version_file", version_file, read=(REGISTRY, perms.READ_PACKAGE))
+    add_page(bp, VERSION, "model_version", _numbered(version_page), read=(REGISTRY,))
+    add_page(bp, VERSION + "/files/raw", "model_version_file", _numbered(version_file),
+             read=(REGISTRY, perms.READ_PACKAGE))
     for suffix, endpoint, view in (
         ("/description", "version_description", version_description),
         ("/aliases", "version_alias_add", version_alias_add),
@@ -45,12 +48,22 @@ def register(bp) -> None:
         ("/stage", "version_stage", version_stage),
         ("/delete", "version_delete", version_delete),
     ):
-        add_page(bp, VERSION + suffix, endpoint, view, read=(REGISTRY,), write=write)
+        add_page(bp, VERSION + suffix, endpoint, _numbered(view), read=(REGISTRY,), write=write)
     add_page(bp, "/ml/models/<path:name>/delete", "model_delete", model_delete, read=(REGISTRY,), write=write)
 
 
 def _form(name: str) -> str:
     return (request.form.get(name) or "").strip()
+
+
+def _numbered(view):
+    """``view(ctx, name, version: int)`` for a URL whose version is text: anything but a
+    version number names no version (404)."""
+    def numbered(ctx: PageContext, name: str, version: str):
+        if not version.isdecimal() or len(version) > 9:  # isdecimal, not isdigit: int("²") fails
+            raise ResourceDoesNotExist(f"Model version {version[:20]!r} not found.")
+        return view(ctx, name, int(version))
+    return numbered
 
 
 # --------------------------------------------------------------------------- logged model
