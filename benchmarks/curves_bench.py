@@ -47,6 +47,18 @@ def _load_points(app, run_pks: list[int], points: int) -> None:
         session.commit()
 
 
+def _kept_postgres(fresh_url: str, name: str) -> tuple[bool, str]:
+    import psycopg
+
+    base = fresh_url.rsplit("/", 1)[0]
+    admin = "postgresql://" + base.split("://", 1)[1] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return exists, f"{base}/{name}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
@@ -54,13 +66,17 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--chart-points", type=int, default=400, help="points per curve the page asks for")
     parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--keep", help="SQLite file to keep the loaded data in (reused when it exists)")
+    parser.add_argument("--keep", help="SQLite file, or PostgreSQL database name, to keep the loaded data in "
+                                       "(reused when it exists)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, fresh_database(args.db, tmp) as url:
-        reuse = bool(args.keep and os.path.exists(args.keep))
-        if args.keep:
+        reuse = False
+        if args.keep and args.db == "sqlite":
+            reuse = os.path.exists(args.keep)
             url = f"sqlite:///{os.path.abspath(args.keep)}"
+        elif args.keep:  # a PostgreSQL database of that name, kept after the run
+            reuse, url = _kept_postgres(url, args.keep)
         app = build_app(url, tmp + "/storage")
         if reuse:
             _measure(app, args, None, 0.0)

@@ -31,9 +31,10 @@ MAX_VALUE_RUNS = 1000  # runs of a scatter or parallel-coordinates view
 DEFAULT_POINTS = 400
 MAX_POINTS = 1000
 MIN_POINTS = 10
-# Index seeks of one answer, shared by its runs: 100 runs get 200 points each (a line
-# of 200 points across a 600-pixel chart, under 99 others, loses nothing one can see).
-SEEK_BUDGET = 20_000
+# Index seeks of one answer, shared by its runs: 10 runs get up to 1,000 points each,
+# 100 runs 100 each (100 overlapping lines of 100 points on a 600-pixel chart lose
+# nothing one can see; zooming asks again for the narrower range).
+SEEK_BUDGET = 10_000
 
 
 @dataclass(frozen=True)
