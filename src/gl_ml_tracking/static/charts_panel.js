@@ -13,7 +13,6 @@
 (function () {
   'use strict';
 
-  var SVG_NS = 'http://www.w3.org/2000/svg';
   var MAX_RUNS = 100;
   var DEFAULT_METRICS = 2;
 
@@ -25,12 +24,6 @@
     if (parent) { parent.appendChild(node); }
     return node;
   }
-  function svg(name, attrs, parent) {
-    var node = document.createElementNS(SVG_NS, name);
-    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, String(attrs[k])); });
-    if (parent) { parent.appendChild(node); }
-    return node;
-  }
   function getJson(url) {
     return fetch(url, {credentials: 'same-origin', headers: {Accept: 'application/json'}}).then(function (r) {
       return r.json().then(function (body) {
@@ -38,12 +31,6 @@
         return body;
       });
     });
-  }
-  function fmt(v) {
-    if (typeof v !== 'number' || !isFinite(v)) { return String(v); }
-    var a = Math.abs(v);
-    if (a !== 0 && (a >= 1e6 || a < 1e-3)) { return v.toExponential(2); }
-    return String(Math.round(v * 1e4) / 1e4);
   }
   function store(key, value) {
     try {
