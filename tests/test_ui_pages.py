@@ -631,7 +631,7 @@ def test_compare_highlights_differences(owner, seeded):
     body = text(owner.get(f"{P}/ml/experiments/{seeded.experiment_iid}/compare?" + "&".join(f"runs={r}" for r in runs)))
     assert re.search(r'data-param="lr" data-differs="true"', body)
     assert re.search(r'data-param="batch_size" data-differs="false"', body)
-    accuracy = re.search(r'<tr data-metric="accuracy">(.*?)</tr>', body, re.S).group(1)
+    accuracy = re.search(r'<tr data-metric="accuracy"[^>]*>(.*?)</tr>', body, re.S).group(1)
     assert re.search(r'glml-max[^"]*" title="0.97"', accuracy) and re.search(r'glml-min\s*" title="0.91"', accuracy)
     series = json.loads(re.search(r'data-series="([^"]+)"', body).group(1).replace("&#34;", '"'))
     assert [s["iid"] for s in series] == runs and all("/chart-data" in s["url"] for s in series)

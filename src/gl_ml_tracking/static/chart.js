@@ -19,8 +19,10 @@
   'use strict';
 
   var SVG_NS = 'http://www.w3.org/2000/svg';
+  // 24 colours told apart on white (the runs table, the experiment charts and the compare page share them).
   var PALETTE = ['#1f75cb', '#e9730c', '#108548', '#c91c00', '#7b58cf', '#0b8a8a', '#c0287a', '#ab6100',
-                 '#3f8a1f', '#5b6cd9', '#b4421c', '#2c8c9e'];
+                 '#8db600', '#5b6cd9', '#b4421c', '#00a3c4', '#f3c300', '#875692', '#e68fac', '#2b3d26',
+                 '#c2b280', '#604e97', '#f99379', '#654522', '#84a8d8', '#848482', '#0067a5', '#dcd300'];
   var MARGIN = {top: 10, right: 14, bottom: 30, left: 58};
 
   function svg(name, attrs, parent) {
@@ -277,7 +279,7 @@
       return line;
     });
 
-    if (drawn.length > 1) {
+    if (drawn.length > 1 && this.options.legend !== false) {
       var legend = html('div', 'glml-chart-legend', el);
       drawn.forEach(function (s) {
         var item = html('span', '', legend);

@@ -22,6 +22,7 @@ from . import experiments, links, models, runs, trash
 from . import editing  # issue 17: edit names, notes, tags, descriptions
 from . import datasets as dataset_pages  # GenAI evaluation datasets
 from . import prompts  # issue 16
+from . import experiment_charts, model_pages
 from .support import (
     BP_NAME,
     STATIC_BP_NAME,
@@ -74,4 +75,6 @@ def make_blueprint() -> Blueprint:
         module.register(bp)
     editing.register(bp)
     dataset_pages.register(bp)
+    for module in (experiment_charts, model_pages):  # the charts panel, logged-model and version pages
+        module.register(bp)
     return bp

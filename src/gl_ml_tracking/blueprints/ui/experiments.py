@@ -14,6 +14,7 @@ from ... import hooks as perms
 from ...errors import InvalidParameter
 from ...models import ACTIVE
 from ...services import experiments as exp_service
+from ...services import metric_direction
 from ...services import search as search_service
 from ...services import ui_queries as q
 from ...services.run_count import count_matching_runs
@@ -310,6 +311,7 @@ def compare_page(ctx: PageContext, iid: int):
         param_rows=param_rows,
         metric_rows=metric_rows,
         metric_keys=metric_keys,
+        directions=metric_direction.directions(metric_keys),
         only_diff=only_diff,
         chart_json=json.dumps(chart_series),
         too_many=len(wanted) > MAX_COMPARE,
