@@ -64,6 +64,9 @@ DEFAULTS: dict[str, object] = {
     # Tell the MLflow client it may use multipart uploads for big files: "auto" where
     # the storage assembles parts itself (S3), not on local files (see Storage).
     "GL_ML_TRACKING_MULTIPART_UPLOADS": "auto",
+    # -- production (issue 18)
+    # Seconds a client is told to wait (Retry-After) on a 503: database or storage down.
+    "GL_ML_TRACKING_RETRY_AFTER": 2,
 }
 
 
