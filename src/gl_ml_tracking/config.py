@@ -67,6 +67,8 @@ DEFAULTS: dict[str, object] = {
     # -- production (issue 18)
     # Seconds a client is told to wait (Retry-After) on a 503: database or storage down.
     "GL_ML_TRACKING_RETRY_AFTER": 2,
+    # How many proxies in front set X-Forwarded-* (werkzeug's ProxyFix); 0 trusts none.
+    "GL_ML_TRACKING_TRUSTED_PROXIES": 0,
 }
 
 

@@ -11,6 +11,7 @@ from . import hooks as hooks_module
 from .blueprints import register_blueprints
 from .cli import ml_tracking_cli
 from .config import DEFAULTS, Settings
+from .http.proxies import trust_forwarded_headers
 from .registry.storage import storage_from_config
 from .state import EXTENSION_KEY, TrackingState, get_state
 
@@ -94,6 +95,7 @@ class MLTracking:
         for key, value in DEFAULTS.items():
             app.config.setdefault(key, value)
         settings = Settings(app.config)
+        trust_forwarded_headers(app, settings.trusted_proxies)  # absolute URLs behind proxies (issue 18)
         db = db or self._db or self._find_or_make_db(app)
         state = TrackingState(
             db=db,
