@@ -9,7 +9,7 @@ import requests
 
 from gl_ml_tracking import get_state
 from gl_ml_tracking.http.proxies import trusted_proxies
-from tests.support.liveserver import build_app, migrate_and_seed, serve
+from tests.support.liveserver import another_forge
 
 FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "spoofed.example, ml.example.org",
              "X-Forwarded-Port": "443", "X-Forwarded-For": "10.0.0.7"}
@@ -18,14 +18,9 @@ FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "spoofed.example,
 @pytest.fixture(scope="module")
 def proxied(database_url, tmp_path_factory):
     """The forge behind one trusted proxy (same database as ``forge``)."""
-    app = build_app(database_url, str(tmp_path_factory.mktemp("proxied")),
-                    {"GL_ML_TRACKING_TRUSTED_PROXIES": 1, "GL_ML_TRACKING_MULTIPART_UPLOADS": True})
-    migrate_and_seed(app)
-    live = serve(app)
-    yield live
-    live.stop()
-    with app.app_context():
-        get_state(app).db.engine.dispose()
+    with another_forge(database_url, str(tmp_path_factory.mktemp("proxied")),
+                       {"GL_ML_TRACKING_TRUSTED_PROXIES": 1, "GL_ML_TRACKING_MULTIPART_UPLOADS": True}) as live:
+        yield live
 
 
 def _part_url(live, headers):

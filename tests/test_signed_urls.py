@@ -12,7 +12,7 @@ import requests
 
 from gl_ml_tracking import get_state
 from tests.support import ROOT, child_env
-from tests.support.liveserver import build_app, serve
+from tests.support.liveserver import another_forge
 
 SIGNATURE_MESSAGE = "signature did not verify"
 
@@ -20,12 +20,9 @@ SIGNATURE_MESSAGE = "signature did not verify"
 @pytest.fixture(scope="module")
 def other_host(forge, database_url, tmp_path_factory):
     """A second host on the same database whose SECRET_KEY differs."""
-    app = build_app(database_url, str(tmp_path_factory.mktemp("other")), {"SECRET_KEY": "another-hosts-key"})
-    live = serve(app)
-    yield live
-    live.stop()
-    with app.app_context():
-        get_state(app).db.engine.dispose()
+    with another_forge(database_url, str(tmp_path_factory.mktemp("other")), {"SECRET_KEY": "another-hosts-key"},
+                       seed=False) as live:
+        yield live
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import boto3
 import pytest
 import requests
 
-from tests.support.liveserver import build_app, migrate_and_seed, serve
+from tests.support.liveserver import another_forge
 from tests.support.s3_server import apply_s3_env, start_moto_server, stop_moto_server
 
 pytestmark = pytest.mark.s3
@@ -26,23 +26,16 @@ def outage(database_url, tmp_path_factory):
         endpoint, proc = start_moto_server()
         bucket = f"glml-outage-{uuid.uuid4().hex[:8]}"
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
-        app = build_app(database_url, str(tmp_path_factory.mktemp("unused")), {
-            "GL_ML_TRACKING_STORAGE": "s3", "GL_ML_TRACKING_S3_BUCKET": bucket,
-            "GL_ML_TRACKING_S3_ENDPOINT_URL": endpoint, "GL_ML_TRACKING_S3_REGION": "us-east-1",
-            "GL_ML_TRACKING_RETRY_AFTER": 3})
-        migrate_and_seed(app)
-        live = serve(app)
-        state = {"proc": proc, "endpoint": endpoint, "bucket": bucket}
-        live.extra.update(state)
+        settings = {"GL_ML_TRACKING_STORAGE": "s3", "GL_ML_TRACKING_S3_BUCKET": bucket,
+                    "GL_ML_TRACKING_S3_ENDPOINT_URL": endpoint, "GL_ML_TRACKING_S3_REGION": "us-east-1",
+                    "GL_ML_TRACKING_RETRY_AFTER": 3}
+        moto = {"proc": proc, "endpoint": endpoint, "bucket": bucket}  # the test restarts the process
         try:
-            yield live
+            with another_forge(database_url, str(tmp_path_factory.mktemp("unused")), settings) as live:
+                live.extra = moto
+                yield live
         finally:
-            live.stop()
-            stop_moto_server(live.extra["proc"])
-            with app.app_context():
-                from gl_ml_tracking import get_state
-
-                get_state(app).db.engine.dispose()
+            stop_moto_server(moto["proc"])
 
 
 def _unavailable(answer: requests.Response, gitlab: bool = False) -> None:
