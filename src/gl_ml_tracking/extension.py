@@ -9,6 +9,7 @@ from flask import Flask
 
 from . import hooks as hooks_module
 from .blueprints import register_blueprints
+from .blueprints.ops import register_operations
 from .cli import ml_tracking_cli
 from .config import DEFAULTS, Settings
 from .http.proxies import trust_forwarded_headers
@@ -111,6 +112,7 @@ class MLTracking:
                 _tune_sqlite(db.engine)
 
         register_blueprints(app, settings)
+        register_operations(app, settings)  # health check, request log, metrics (issue 18)
         if "ml-tracking" not in app.cli.commands:
             app.cli.add_command(ml_tracking_cli)
 
