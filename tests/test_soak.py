@@ -156,7 +156,7 @@ def run_soak(server: ServerProcess, url: str, moto: dict, bucket: str) -> None:
             if workers:
                 rng.choice(workers).send_signal(signal.SIGKILL)
                 faults["worker SIGKILL"] += 1
-            if k == KILLS // 2:
+            if k in (KILLS // 2, KILLS - 1):
                 faults["pg connections terminated"] += _terminate_connections(url)
         # The storage goes away and comes back (moto forgets its buckets: given it again).
         stop_moto_server(moto["proc"])

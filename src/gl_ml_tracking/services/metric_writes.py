@@ -81,9 +81,48 @@ def _sort_key(m: MetricIn) -> tuple:
 
 
 _METRIC_COLUMNS = ("run_id", "key", "value", "is_nan", "timestamp", "step")
-# PostgreSQL takes a batch as one array per column (one statement, one round trip, any
-# size). COPY was used before, but COPY cannot skip the rows that are already there.
+# From this many points, PostgreSQL gets them by COPY (a tenth of the client CPU of an
+# INSERT, and twice as fast as INSERT ... ON CONFLICT with the unique index).
+_COPY_FROM_ROWS = 50
+# Otherwise, and when COPY meets a point already stored (COPY cannot skip it), one
+# INSERT from one array per column, skipping what is there.
 _PG_UNNEST_TYPES = ("text", "float8", "bool", "int8", "int8")
+
+
+def _point_rows(run_pk: int, metrics: Sequence[MetricIn]) -> list[tuple]:
+    rows = []
+    for m in metrics:
+        nan = m.value != m.value
+        rows.append((run_pk, m.key, None if nan else m.value, nan, m.timestamp, m.step))
+    return rows
+
+
+def _copy_points(conn: Any, rows: list[tuple]) -> bool:
+    """COPY the rows inside a savepoint; False (and nothing written) when one of them
+    is already stored: a resent batch."""
+    from psycopg.errors import UniqueViolation
+
+    columns = ", ".join(_METRIC_COLUMNS)
+    try:
+        with conn.begin_nested():
+            with conn.connection.driver_connection.cursor() as cursor:
+                with cursor.copy(f"COPY {Metric.__tablename__} ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+    except UniqueViolation:
+        return False
+    return True
+
+
+def _insert_points_pg(conn: Any, rows: list[tuple]) -> None:
+    columns = ", ".join(_METRIC_COLUMNS)
+    arrays = ", ".join(f"%s::{t}[]" for t in _PG_UNNEST_TYPES)
+    run_pk = rows[0][0]
+    conn.exec_driver_sql(
+        f"INSERT INTO {Metric.__tablename__} ({columns}) SELECT %s::int8, * FROM unnest({arrays}) "
+        "ON CONFLICT DO NOTHING",
+        (run_pk, *([row[i] for row in rows] for i in range(1, len(_METRIC_COLUMNS)))),
+    )
 
 
 def _write_metric_points(session: Session, run_pk: int, metrics: Sequence[MetricIn]) -> None:
@@ -91,30 +130,16 @@ def _write_metric_points(session: Session, run_pk: int, metrics: Sequence[Metric
     history is append-only and SQLAlchemy's per-row parameter handling cost
     more than the insert itself. Same transaction as the rest of the request.
     Points already stored (a resent call) are skipped."""
+    rows = _point_rows(run_pk, metrics)
     conn = session.connection()
-    table = Metric.__tablename__
-    columns = ", ".join(_METRIC_COLUMNS)
     if conn.dialect.name == "postgresql":
-        keys, values, nans, timestamps, steps = [], [], [], [], []
-        for m in metrics:
-            nan = m.value != m.value
-            keys.append(m.key)
-            values.append(None if nan else m.value)
-            nans.append(nan)
-            timestamps.append(m.timestamp)
-            steps.append(m.step)
-        arrays = ", ".join(f"%s::{t}[]" for t in _PG_UNNEST_TYPES)
-        conn.exec_driver_sql(
-            f"INSERT INTO {table} ({columns}) SELECT %s::int8, * FROM unnest({arrays}) ON CONFLICT DO NOTHING",
-            (run_pk, keys, values, nans, timestamps, steps),
-        )
+        if len(rows) < _COPY_FROM_ROWS or not _copy_points(conn, rows):
+            _insert_points_pg(conn, rows)
         return
-    rows = []
-    for m in metrics:
-        nan = m.value != m.value
-        rows.append((run_pk, m.key, None if nan else m.value, nan, m.timestamp, m.step))
+    columns = ", ".join(_METRIC_COLUMNS)
     marks = ", ".join(["?"] * len(_METRIC_COLUMNS))
-    conn.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING", rows)
+    conn.exec_driver_sql(
+        f"INSERT INTO {Metric.__tablename__} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING", rows)
 
 
 def insert_metrics(session: Session, run_pk: int, metrics: Sequence[MetricIn]) -> None:
