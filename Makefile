@@ -4,21 +4,35 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+# `make run` serves with gunicorn as production does; WORKERS x THREADS.
+WORKERS ?= 2
+THREADS ?= 4
 FLASK  := $(BIN)/flask --app examples.host_app
+# The demo's key, passed explicitly: the example forge refuses to start without one
+# outside debug. Set SECRET_KEY (the same on every host) for anything but the demo.
+DEMO_SECRET_KEY := demo-only-secret-key-not-for-production
+demo-data run dev: export SECRET_KEY ?= $(DEMO_SECRET_KEY)
 # The MLflow 2.x client for the compatibility smoke test lives in its own venv.
 MLFLOW2_VENV := .venv-mlflow2
 
-.PHONY: install run test test-quick bench fuzz system-deps mlflow2 clean
+.PHONY: install install-run demo-data run dev test test-quick soak bench fuzz wheel system-deps mlflow2 clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# Reinstall whenever pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml setup.cfg | $(BIN)/python
-	$(BIN)/pip install -q -e ".[test,postgres,s3,server]"
+# Serving needs only the server extras (gunicorn, psycopg, boto3): the fast path.
+$(VENV)/.installed-run: pyproject.toml setup.cfg | $(BIN)/python
+	$(BIN)/pip install -q -e ".[server,postgres,s3]"
 	touch $@
 
+# The tests add the test stack (MLflow client, playwright, moto, ...). Reinstall whenever
+# pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml setup.cfg | $(BIN)/python
+	$(BIN)/pip install -q -e ".[test,postgres,s3,server]"
+	touch $(VENV)/.installed-run $@
+
+install-run: $(VENV)/.installed-run
 install: $(VENV)/.installed
 
 # Debian packages the browser tests need (Chromium); installed only when missing.
@@ -33,17 +47,33 @@ $(MLFLOW2_VENV)/.installed:
 
 mlflow2: $(MLFLOW2_VENV)/.installed
 
-run: install
+# Migrate, seed the demo, print what to export.
+demo-data: install-run
 	$(FLASK) forge init-db
 	$(FLASK) ml-tracking db upgrade
 	$(FLASK) forge seed --base-url http://$(HOST):$(PORT)
-	$(FLASK) run --host $(HOST) --port $(PORT)
+
+# Served the way production serves it: gunicorn with the project's settings.
+run: demo-data
+	$(BIN)/gunicorn -c examples/gunicorn_conf.py -w $(WORKERS) --threads $(THREADS) -b $(HOST):$(PORT) examples.host_app:app
+
+# Flask's development server with the reloader and debugger (debug keeps its own key).
+dev: demo-data
+	$(FLASK) run --debug --host $(HOST) --port $(PORT)
 
 test: install system-deps mlflow2
 	GLML_MLFLOW2_PYTHON=$(CURDIR)/$(MLFLOW2_VENV)/bin/python $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-quick: install
 	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+# The load-and-faults run at full size (tests/test_soak.py; figures in docs/RELIABILITY.md).
+soak: install
+	GLML_SOAK_FULL=1 $(BIN)/python -m pytest tests/test_soak.py -s $(PYTEST_ARGS)
+
+# The production artifact: a wheel in dist/ (pip install "dist/gl_ml_tracking-*.whl[postgres,s3]").
+wheel: | $(BIN)/python
+	$(BIN)/pip wheel -q --no-deps -w dist .
 
 bench: install
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)

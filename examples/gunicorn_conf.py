@@ -22,6 +22,15 @@ keepalive = 5
 # query string), past gunicorn's default 4094-byte request-line limit.
 limit_request_line = 8190
 
+# gunicorn >= 25 opens a control socket at one path per user ($XDG_RUNTIME_DIR/gunicorn.ctl
+# or ~/.gunicorn/gunicorn.ctl): several instances on one host would take it from each
+# other. Off, unless GLML_GUNICORN_CONTROL_SOCKET gives this instance a path of its own
+# (older gunicorns ignore both settings).
+if os.environ.get("GLML_GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GLML_GUNICORN_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
+
 # gunicorn reads a request body for ``wsgi.input.read(n)`` 1 KiB at a time
 # (``Body.read`` calls ``reader.read(1024)`` in a loop, each copying what is left of an
 # 8 KiB socket read back into a buffer): a large artifact upload spent more time there

@@ -589,6 +589,8 @@ def run_matrix(world: World, identity_name: str, visibility: str) -> tuple[list[
             if normalised(ex, visibility) != normalised(missing, None):
                 failures.append(f"{where}: differs from a missing project ({missing.status} {missing.body[:150]!r} vs {ex.body[:150]!r})")
             expected_status = 401 if level == "unauth" and endpoint.surface in ("api", "packages") and endpoint.authenticate else 404
+            if endpoint.surface == "api" and not endpoint.authenticate:
+                expected_status = 403  # a signed URL whose signature does not verify, before any project lookup
             if ex.status != expected_status:
                 failures.append(f"{where}: expected {expected_status}")
         elif endpoint.write and level in ("read", "read_limited"):

@@ -63,9 +63,10 @@ def histories(engine):  # noqa: F811
             s.flush()
             metrics = [Metric(run_id=run.id, key="loss", value=v, is_nan=False, timestamp=ts, step=step)
                        for step, ts, v in points]
-            # The same steps under another key must never leak into "loss".
-            metrics += [Metric(run_id=run.id, key="acc", value=-1.0, is_nan=False, timestamp=10**12, step=step)
-                        for step, _ts, _v in points[:50]]
+            # The same steps under another key must never leak into "loss" (distinct
+            # values: an identical point is stored once).
+            metrics += [Metric(run_id=run.id, key="acc", value=-1.0 - i, is_nan=False, timestamp=10**12, step=step)
+                        for i, (step, _ts, _v) in enumerate(points[:50])]
             s.add_all(metrics)
             s.flush()
             made[name] = (run.id, [(m.id, m.step, m.timestamp, m.value) for m in metrics if m.key == "loss"])

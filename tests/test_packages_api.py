@@ -14,7 +14,7 @@ import pytest
 import requests
 from sqlalchemy import delete, select
 
-from tests.support.liveserver import build_app, migrate_and_seed, serve
+from tests.support.liveserver import another_forge
 
 
 def _uid() -> str:
@@ -432,16 +432,9 @@ def test_project_by_full_path(forge):
 @pytest.fixture(scope="module")
 def small_limit_forge(database_url, tmp_path_factory):
     """A second server on the same database with a 64 KiB file limit."""
-    app = build_app(database_url, str(tmp_path_factory.mktemp("storage-small")),
-                    {"GL_ML_TRACKING_MAX_FILE_SIZE": 64 * 1024})
-    migrate_and_seed(app)
-    live = serve(app)
-    yield live
-    live.stop()
-    with app.app_context():
-        from gl_ml_tracking import get_state
-
-        get_state(app).db.engine.dispose()
+    with another_forge(database_url, str(tmp_path_factory.mktemp("storage-small")),
+                       {"GL_ML_TRACKING_MAX_FILE_SIZE": 64 * 1024}) as live:
+        yield live
 
 
 def test_file_size_limit(small_limit_forge):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from pathlib import Path
 from typing import Any, Optional
 
@@ -14,6 +13,7 @@ from gl_ml_tracking import MLTracking
 from .cli import forge_cli
 from .hooks import register_hooks
 from .models import db
+from .secret import MissingSecretKey, choose_secret_key  # noqa: F401  (MissingSecretKey: the forge's error)
 from .views import bp
 from .projects import bp as projects_bp
 
@@ -28,25 +28,6 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(scheme):
             return "postgresql+psycopg://" + url[len(scheme):]
     return url
-
-
-def _secret_key(instance_path: Path) -> str:
-    """SECRET_KEY from the environment, else one kept in the instance folder so
-    that every worker process and every restart signs sessions alike."""
-    if os.environ.get("SECRET_KEY"):
-        return os.environ["SECRET_KEY"]
-    path = instance_path / "secret_key"
-    if not path.exists():
-        instance_path.mkdir(parents=True, exist_ok=True)
-        # O_EXCL: when two workers start at once only one key is written.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32))
-    return path.read_text().strip()
 
 
 def _extension_settings_from_env() -> dict[str, Any]:
@@ -79,8 +60,7 @@ def create_app(config: Optional[dict[str, Any]] = None) -> Flask:
         INSTANCE_PATH.mkdir(parents=True, exist_ok=True)
         uri = f"sqlite:///{INSTANCE_PATH / 'forge.db'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(uri)
-    if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = secrets.token_hex(32) if app.testing else _secret_key(INSTANCE_PATH)
+    app.config["SECRET_KEY"] = choose_secret_key(app, INSTANCE_PATH)
 
     # The extension's pages render inside the forge's layout; its empty state
     # links to where users make a token.

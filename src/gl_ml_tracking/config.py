@@ -64,6 +64,17 @@ DEFAULTS: dict[str, object] = {
     # Tell the MLflow client it may use multipart uploads for big files: "auto" where
     # the storage assembles parts itself (S3), not on local files (see Storage).
     "GL_ML_TRACKING_MULTIPART_UPLOADS": "auto",
+    # -- production (issue 18)
+    # Seconds a client is told to wait (Retry-After) on a 503: database or storage down.
+    "GL_ML_TRACKING_RETRY_AFTER": 2,
+    # How many proxies in front set X-Forwarded-* (werkzeug's ProxyFix); 0 trusts none.
+    "GL_ML_TRACKING_TRUSTED_PROXIES": 0,
+    # Where the health check (and the metrics) are served: a fixed path, no project in it.
+    "GL_ML_TRACKING_OPS_PREFIX": "/-/gl-ml-tracking",
+    # One JSON line per request on the logger "gl_ml_tracking.requests".
+    "GL_ML_TRACKING_REQUEST_LOG": False,
+    # Prometheus metrics at <OPS_PREFIX>/metrics (needs the "metrics" extra).
+    "GL_ML_TRACKING_METRICS": False,
 }
 
 

@@ -9,8 +9,10 @@ from flask import Flask
 
 from . import hooks as hooks_module
 from .blueprints import register_blueprints
+from .blueprints.ops import register_operations
 from .cli import ml_tracking_cli
 from .config import DEFAULTS, Settings
+from .http.proxies import trust_forwarded_headers
 from .registry.storage import storage_from_config
 from .state import EXTENSION_KEY, TrackingState, get_state
 
@@ -94,6 +96,7 @@ class MLTracking:
         for key, value in DEFAULTS.items():
             app.config.setdefault(key, value)
         settings = Settings(app.config)
+        trust_forwarded_headers(app, settings.trusted_proxies)  # absolute URLs behind proxies (issue 18)
         db = db or self._db or self._find_or_make_db(app)
         state = TrackingState(
             db=db,
@@ -109,6 +112,7 @@ class MLTracking:
                 _tune_sqlite(db.engine)
 
         register_blueprints(app, settings)
+        register_operations(app, settings)  # health check, request log, metrics (issue 18)
         if "ml-tracking" not in app.cli.commands:
             app.cli.add_command(ml_tracking_cli)
 

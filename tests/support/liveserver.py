@@ -3,8 +3,9 @@ port in a background thread, with a seeded demo (two projects, two users)."""
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from werkzeug.serving import make_server
 
@@ -65,3 +66,23 @@ def serve(app) -> LiveForge:
     thread = threading.Thread(target=server.serve_forever, name=f"forge-{port}", daemon=True)
     thread.start()
     return LiveForge(app=app, base_url=f"http://127.0.0.1:{port}", _server=server, _thread=thread)
+
+
+@contextmanager
+def another_forge(database_url: str, storage_path: str, extra_config: Optional[dict] = None,
+                  seed: bool = True) -> Iterator[LiveForge]:
+    """One more forge served on ``database_url`` with settings of its own (another
+    SECRET_KEY, S3, trusted proxies...): built, migrated and seeded, stopped and its
+    engine disposed afterwards."""
+    app = build_app(database_url, storage_path, extra_config)
+    if seed:
+        migrate_and_seed(app)
+    live = serve(app)
+    try:
+        yield live
+    finally:
+        live.stop()
+        with app.app_context():
+            from gl_ml_tracking import get_state
+
+            get_state(app).db.engine.dispose()

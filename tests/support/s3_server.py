@@ -58,8 +58,9 @@ def _server_answers(endpoint: str) -> bool:
         return False
 
 
-def start_moto_server(timeout: float = 60.0) -> tuple[str, subprocess.Popen]:
-    """Start ``python -m moto.server`` on a free loopback port; return (endpoint_url, process).
+def start_moto_server(timeout: float = 60.0, port: int | None = None) -> tuple[str, subprocess.Popen]:
+    """Start ``python -m moto.server`` on a free loopback port (or on ``port``, to bring
+    a stopped server back at the same endpoint); return (endpoint_url, process).
 
     Waits until the server answers HTTP (polling, not a fixed sleep). The caller must call
     :func:`stop_moto_server`. Raises RuntimeError with the server's output if it fails.
@@ -67,16 +68,16 @@ def start_moto_server(timeout: float = 60.0) -> tuple[str, subprocess.Popen]:
     # Another process can take the free port before moto binds it: then moto exits at once
     # and a new port is tried.
     for _ in range(3):
-        started = _try_start(timeout)
+        started = _try_start(timeout, port)
         if isinstance(started, tuple):
             return started
         log_text = started
     raise RuntimeError(f"moto server did not start:\n{log_text}")
 
 
-def _try_start(timeout: float) -> tuple[str, subprocess.Popen] | str:
+def _try_start(timeout: float, port: int | None = None) -> tuple[str, subprocess.Popen] | str:
     """(endpoint, process) once the server answers, else the server's output."""
-    port = free_port()
+    port = port or free_port()
     endpoint = f"http://127.0.0.1:{port}"
     # Output to a temp file, not a pipe: moto logs every request and a full pipe would block it.
     log = tempfile.TemporaryFile()

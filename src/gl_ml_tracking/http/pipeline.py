@@ -9,7 +9,8 @@ view's result) and calls :func:`serve` for each request::
 
 Every failure reaches ``surface.render_error`` as an :class:`~gl_ml_tracking.errors.MlflowError`:
 errors of our own as raised, database errors as :class:`DataConflict` (a violated
-constraint), :class:`TemporarilyUnavailable` (503: clients retry),
+constraint), :class:`TemporarilyUnavailable` (503 with ``Retry-After``: clients retry;
+also for a file storage that cannot be reached),
 :class:`DataRejected`, and anything else as a logged :class:`InternalError`, so a
 stack trace never reaches the client.
 """
@@ -31,7 +32,9 @@ from ..errors import (
     PermissionDenied,
     TemporarilyUnavailable,
 )
+from ..registry.storage.unavailable import StorageUnavailable
 from ..state import get_state
+from .retry_after import with_retry_after
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,8 @@ def serve(surface: Surface, needed: Access, project_ref: str, view: Callable[[An
         raise
     except Exception as exc:  # noqa: BLE001 - every failure becomes an error answer
         _roll_back(session)
-        return surface.render_error(as_error(exc, surface.log))
+        error = as_error(exc, surface.log)
+        return with_retry_after(surface.render_error(error), error)
     return surface.render_result(result)
 
 
@@ -123,6 +127,11 @@ def as_error(exc: Exception, log: logging.Logger) -> MlflowError:
         # A locked SQLite, a dropped connection: the MLflow client retries a 503 with backoff.
         log.warning("database unavailable: %s", exc)
         return TemporarilyUnavailable("The database is busy or unavailable; retry.")
+    if isinstance(exc, StorageUnavailable):
+        # S3 refusing connections, timing out or throttling: nothing was stored (the
+        # transaction is rolled back, a half upload never becomes an object).
+        log.warning("storage unavailable: %s", exc)
+        return TemporarilyUnavailable("The file storage is unavailable; retry.")
     if isinstance(exc, UnicodeEncodeError):
         # JSON can carry a lone surrogate (\ud800) that no database can store: the
         # client's input, not our bug.

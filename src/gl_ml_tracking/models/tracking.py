@@ -142,10 +142,16 @@ class RunTag(Base):
 
 class Metric(Base):
     """One row per logged point. ``value`` is NULL when ``is_nan`` (SQLite
-    cannot store NaN); infinities are stored as such."""
+    cannot store NaN); infinities are stored as such. An identical point (run, key,
+    timestamp, step, value, NaN equal to NaN) is stored once, as in MLflow, where it
+    is the primary key: ``ux_glml_metrics_point``."""
 
     __tablename__ = TABLE_PREFIX + "metrics"
-    __table_args__ = (Index("ix_glml_metrics_run_key_step", "run_id", "key", "step", "timestamp", "id"),)
+    __table_args__ = (
+        Index("ix_glml_metrics_run_key_step", "run_id", "key", "step", "timestamp", "id"),
+        Index("ux_glml_metrics_point", "run_id", "key", "step", "timestamp", "is_nan", text("coalesce(value, 0)"),
+              unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     run_id: Mapped[int] = mapped_column(BigId, ForeignKey(Run.id, ondelete="CASCADE"), nullable=False)

@@ -15,7 +15,7 @@ from typing import Any
 from flask import current_app, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from ...errors import InvalidParameter, ProjectNotFound, ResourceDoesNotExist
+from ...errors import InvalidParameter, PermissionDenied, ProjectNotFound, ResourceDoesNotExist
 from ...state import get_state
 from ...hooks import READ_MODEL_EXPERIMENTS, READ_PACKAGE, WRITE_MODEL_EXPERIMENTS, WRITE_PACKAGE
 from ...services import artifacts as artifact_service
@@ -119,10 +119,30 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt=_SALT)
 
 
+BAD_SIGNATURE = ("The upload URL's signature did not verify: it was signed with another SECRET_KEY "
+                 "(every host must share one) or altered.")
+
+
+def verify_part_url() -> None:
+    """A part URL's token, checked before its project is looked up: a token that does
+    not verify or has expired answers 403 saying so, the same for every project (a
+    refusal that named a missing project would tell which private projects exist)."""
+    token = request.args.get("upload_id")
+    if not token:
+        raise PermissionDenied("The upload URL carries no upload token (upload_id).")
+    try:
+        _serializer().loads(token, max_age=UPLOAD_TOKEN_MAX_AGE)
+    except SignatureExpired:
+        raise PermissionDenied("The upload URL has expired; start the upload again.") from None
+    except BadSignature:
+        raise PermissionDenied(BAD_SIGNATURE) from None
+
+
 def _load_token(ctx: ApiContext, token: Any, anonymous: bool = False) -> dict:
     """The data of a valid upload token of this project. For an ``anonymous`` caller (a part
-    upload) any failure answers like a missing project, so the endpoint cannot be used to
-    probe which private projects exist."""
+    upload, whose signature ``verify_part_url`` checked first) a token of another project
+    answers like a missing project, so the endpoint cannot be used to probe which private
+    projects exist."""
     def refuse(message: str) -> Exception:
         return ProjectNotFound() if anonymous else ResourceDoesNotExist(message)
 
@@ -176,7 +196,8 @@ def create_multipart(ctx: ApiContext):
                             for n in range(1, num_parts + 1)]}
 
 
-@routes.route("mpu/part/<int:part_number>", "PUT", SIGNED_PART, ajax=False, json_body=False, prefix=ARTIFACTS, schema=req.UploadPart)
+@routes.route("mpu/part/<int:part_number>", "PUT", SIGNED_PART, ajax=False, json_body=False, prefix=ARTIFACTS,
+              schema=req.UploadPart, precheck=verify_part_url)
 def upload_part(ctx: ApiContext):
     data = _load_token(ctx, ctx.get("upload_id"), anonymous=True)
     etag = package_writes.upload_part(data["key"], data["upload"], int(ctx.get("part_number")), request.stream)

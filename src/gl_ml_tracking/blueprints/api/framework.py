@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Optional
 from flask import Response, g, request, url_for
 from marshmallow import Schema
 
-from ...errors import InvalidParameter, PayloadTooLarge
+from ...errors import InvalidParameter, MlflowError, PayloadTooLarge
 from ...hooks import (
     READ_MODEL_EXPERIMENTS,
     READ_MODEL_REGISTRY,
@@ -60,6 +60,9 @@ class RouteSpec:
     access: Access
     json_body: bool = True  # parse the body as JSON (artifact uploads stream instead)
     schema: Optional[type[Schema]] = None  # the request's arguments (None: no arguments to load)
+    # Checked before the project is even looked up (raise an MlflowError to refuse): a
+    # credential of the URL's own, whose refusal must not depend on the project existing.
+    precheck: Optional[Callable[[], None]] = None
 
     @property
     def endpoint(self) -> str:
@@ -80,16 +83,18 @@ class Routes:
         return iter(self.specs)
 
     def route(self, path: str, methods: Any = ("POST",), access: Access = EXPERIMENTS_READ, *, ajax: bool = True,
-              json_body: bool = True, prefix: str = MLFLOW_PREFIX, schema: Optional[type[Schema]] = None):
+              json_body: bool = True, prefix: str = MLFLOW_PREFIX, schema: Optional[type[Schema]] = None,
+              precheck: Optional[Callable[[], None]] = None):
         """Declare an MLflow endpoint taking the arguments of ``schema``; with
         ``ajax`` it is also served under ``/ajax-api/2.0/mlflow/``."""
         if isinstance(methods, str):
             methods = (methods,)
 
         def decorate(view):
-            self.specs.append(RouteSpec(prefix + path, tuple(methods), view, access, json_body, schema))
+            self.specs.append(RouteSpec(prefix + path, tuple(methods), view, access, json_body, schema, precheck))
             if ajax and prefix == MLFLOW_PREFIX:
-                self.specs.append(RouteSpec(AJAX_PREFIX + path, tuple(methods), view, access, json_body, schema))
+                self.specs.append(RouteSpec(AJAX_PREFIX + path, tuple(methods), view, access, json_body, schema,
+                                            precheck))
             return view
 
         return decorate
@@ -166,6 +171,12 @@ def make_view(spec: RouteSpec) -> Callable[..., Response]:
     load = loader_for(spec.schema)
 
     def view(**url_args: Any) -> Response:
+        if spec.precheck is not None:
+            try:
+                spec.precheck()
+            except MlflowError as refused:
+                return error_response(refused)
+
         def run(caller: Caller) -> Any:
             # Loaded inside the pipeline: a bad argument answers MLflow's error JSON,
             # after authentication (an anonymous caller learns nothing from it).

@@ -124,7 +124,7 @@ def _message(status: int, message: str) -> Response:
 _GITLAB_ANSWERS = {
     PermissionDenied: (403, "403 Forbidden"),
     DataConflict: (409, "The request conflicts with existing data; retry."),
-    TemporarilyUnavailable: (503, "The database is busy or unavailable; retry."),
+    TemporarilyUnavailable: (503, None),  # the error's own words: the database or the storage
     DataRejected: (400, "The database rejected a value of the request."),
     InternalError: (500, "500 Internal Server Error"),
 }
@@ -134,7 +134,7 @@ def gitlab_error(error: MlflowError) -> Response:
     """GitLab's error JSON, ``{"message": ...}``; MLflow's error code where GitLab has no wording."""
     for kind, (status, message) in _GITLAB_ANSWERS.items():
         if isinstance(error, kind):
-            return _message(status, message)
+            return _message(status, message or error.message)
     if error.status == 401:
         return _message(401, "401 Unauthorized")
     if error.status == 404 and isinstance(error, ResourceDoesNotExist) and error.message.startswith("404"):

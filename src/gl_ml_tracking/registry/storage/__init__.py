@@ -31,6 +31,7 @@ from .base import (
 )
 from .local import LocalStorage
 from .s3 import S3Storage
+from .unavailable import StorageUnavailable
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -42,6 +43,7 @@ __all__ = [
     "LocalStorage",
     "S3Storage",
     "Storage",
+    "StorageUnavailable",
     "StoredObject",
     "UploadNotFound",
     "content_disposition",

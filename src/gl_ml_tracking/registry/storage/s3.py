@@ -12,6 +12,7 @@ from .base import (DEFAULT_CHUNK_SIZE, S3_MIN_PART_SIZE, InvalidPart, Storage, S
                    UploadNotFound, check_part_number, check_prefix, check_range, content_disposition,
                    normalize_etag, ordered_parts, validate_key)
 from .hashing import Hasher, HashingReader
+from .unavailable import guarded_client
 
 
 _S3_NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -20,6 +21,9 @@ _S3_BAD_PART = frozenset({"InvalidPart", "InvalidPartOrder", "EntityTooSmall"})
 
 class S3Storage(Storage):
     """Objects in an S3 (or S3-compatible) bucket, under an optional key prefix.
+
+    A storage that cannot be reached raises ``StorageUnavailable`` (an ``OSError``) from
+    any method: the request pipeline answers 503 with ``Retry-After``.
 
     Atomicity comes from S3 itself: an object appears only when put_object or
     complete_multipart_upload succeeds, so a failed save aborts its multipart upload and
@@ -42,7 +46,8 @@ class S3Storage(Storage):
         prefix = prefix.strip("/")
         self.prefix = prefix + "/" if prefix else ""
         self.part_size = part_size
-        self.client = client if client is not None else self._make_client(endpoint_url, region)
+        # Outages (no connection, timeouts, 5xx, throttling) raise StorageUnavailable.
+        self.client = guarded_client(client if client is not None else self._make_client(endpoint_url, region))
 
     @staticmethod
     def _make_client(endpoint_url: str | None, region: str | None) -> Any:
