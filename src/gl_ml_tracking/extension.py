@@ -109,6 +109,10 @@ class MLTracking:
                 _tune_sqlite(db.engine)
 
         register_blueprints(app, settings)
+        if settings.webhooks_deliverer:  # webhooks: this process's deliverer, started by its first request
+            from .services.webhook_deliverer import ensure_started
+
+            app.before_request(lambda: ensure_started(app) and None)
         if "ml-tracking" not in app.cli.commands:
             app.cli.add_command(ml_tracking_cli)
 

@@ -29,6 +29,9 @@ from .tracking import (
     VALUE_PREFIX_CHARS,
 )
 
+# Webhooks and their delivery outbox (issue 16).
+from .webhooks import Webhook, WebhookDelivery, WebhookDeliveryAttempt, WebhookEvent  # noqa: E402
+
 metadata = Base.metadata
 
 __all__ = [name for name in dir() if not name.startswith("_")]
