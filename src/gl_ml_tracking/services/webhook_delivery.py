@@ -20,11 +20,14 @@ from typing import Any, Optional
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from ..errors import InvalidParameter, ResourceDoesNotExist
 from ..models import Webhook, WebhookDelivery, WebhookDeliveryAttempt
 from ..models.webhooks import DELIVERING, FAILED, PENDING, SUCCEEDED
+from ..signals import send_after_commit
 from ..state import get_state
 from . import webhook_http
 from .common import now_ms
+from .webhook_events import event_recorded
 
 log = logging.getLogger("gl_ml_tracking.webhooks")
 
@@ -152,8 +155,6 @@ def deliver_round(session: Session, limit: Optional[int] = None) -> RoundResult:
 
 
 def _send_checked(http: Any, item: Claimed, config: Any) -> webhook_http.Outcome:
-    from ..errors import InvalidParameter
-
     try:  # the URL is checked again now: its host may resolve elsewhere than when it was saved
         webhook_http.check_url(item.url, schemes=config.webhooks_allowed_schemes,
                                allow_local=config.webhooks_allow_local_network)
@@ -200,3 +201,14 @@ def recent_deliveries(session: Session, project_id: str, limit: int = 50) -> lis
         .where(WebhookDelivery.project_id == str(project_id)).order_by(WebhookDelivery.id.desc()).limit(limit)
     ).all()
     return [(r[0], r[1]) for r in rows]
+
+
+def redeliver(session: Session, project_id: str, delivery_id: str) -> WebhookDelivery:
+    """Queue a finished delivery of the project for one more try, now (the page's "Send again")."""
+    row = session.scalars(select(WebhookDelivery).where(
+        WebhookDelivery.project_id == str(project_id), WebhookDelivery.delivery_id == str(delivery_id))).one_or_none()
+    if row is None or row.status not in (SUCCEEDED, FAILED):
+        raise ResourceDoesNotExist(f"No finished webhook delivery {delivery_id} in this project.")
+    row.status, row.next_attempt_time, row.completion_time = PENDING, now_ms(), None
+    send_after_commit(session, event_recorded, project_id=str(project_id))
+    return row
