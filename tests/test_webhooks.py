@@ -318,3 +318,94 @@ def _wait_rows(forge, webhook_id, predicate, timeout: float = 30):
         if time.monotonic() > deadline:
             raise AssertionError(f"outbox never reached the expected state: {rows}")
         tick.wait(0.1)
+
+
+def test_prompt_events(hooks, receiver, hook_forge):
+    """Prompts (registered models tagged ``mlflow.prompt.is_prompt``) send prompt_* events
+    instead of the model ones, with MLflow's payloads (the template from its tag, the
+    prompt's own tags left out)."""
+    path = "/ok/" + uuid.uuid4().hex[:8]
+    hooks(receiver.base_url + path, ["prompt.created", "prompt_version.created", "prompt_tag.set", "prompt_tag.deleted",
+                                     "prompt_version_tag.set", "prompt_version_tag.deleted", "prompt_alias.created",
+                                     "prompt_alias.deleted", "registered_model.created", "model_version.created"])
+    name = "wh-prompt-" + uuid.uuid4().hex[:6]
+    prompt_tags = [{"key": "mlflow.prompt.is_prompt", "value": "true"}, {"key": "_mlflow_prompt_type", "value": "text"}]
+    steps = [
+        ("POST", "registered-models/create", {"name": name, "tags": prompt_tags + [{"key": "o", "value": "me"}],
+                                              "description": "p"}),
+        ("POST", "model-versions/create", {"name": name, "source": "s3://prompts/x", "description": "first",
+                                           "tags": prompt_tags + [{"key": "mlflow.prompt.text", "value": "Hi {{x}}"},
+                                                                  {"key": "t", "value": "1"}]}),
+        ("POST", "registered-models/set-tag", {"name": name, "key": "lang", "value": "en"}),
+        ("DELETE", "registered-models/delete-tag", {"name": name, "key": "lang"}),
+        ("POST", "model-versions/set-tag", {"name": name, "version": "1", "key": "k", "value": "v"}),
+        ("DELETE", "model-versions/delete-tag", {"name": name, "version": "1", "key": "k"}),
+        ("POST", "registered-models/alias", {"name": name, "alias": "prod", "version": "1"}),
+        ("DELETE", "registered-models/alias", {"name": name, "alias": "prod"}),
+    ]
+    for method, where, body in steps:
+        r = api(hook_forge, method, where, json=body)
+        assert r.status_code == 200, r.text
+    got = receiver.wait_count(path, 8)
+    assert [r.event for r in got] == ["prompt.created", "prompt_version.created", "prompt_tag.set", "prompt_tag.deleted",
+                                      "prompt_version_tag.set", "prompt_version_tag.deleted", "prompt_alias.created",
+                                      "prompt_alias.deleted"]
+    assert got[0].json["data"] == {"name": name, "tags": {"o": "me"}, "description": "p"}
+    assert got[1].json["data"] == {"name": name, "version": "1", "template": "Hi {{x}}", "tags": {"t": "1"},
+                                   "description": "first"}
+    assert got[6].json["data"] == {"name": name, "alias": "prod", "version": "1"}
+
+
+def test_failed_change_records_no_event(client, hooks, receiver, hook_forge):
+    """The outbox row is written in the change's transaction: a change that fails
+    (here a duplicate name) leaves no delivery behind."""
+    path = "/ok/" + uuid.uuid4().hex[:8]
+    hook = hooks(receiver.base_url + path, ["registered_model.created", "model_version.created"])
+    name = "wh-once-" + uuid.uuid4().hex[:6]
+    client.create_registered_model(name)
+    with pytest.raises(MlflowException):
+        client.create_registered_model(name)
+    r = api(hook_forge, "POST", "model-versions/create", json={"name": "no-such-model-" + name, "source": "s3://x"})
+    assert r.status_code == 404
+    _wait_rows(hook_forge, hook.webhook_id, lambda rows: len(rows) == 1 and rows[0][0] == "SUCCEEDED")
+    assert [r.json["data"]["name"] for r in receiver.on(path)] == [name]
+
+
+def test_cli_delivers_and_prunes(hook_forge, receiver, tmp_path):
+    """With the in-process deliverer off, `flask ml-tracking webhooks deliver` sends
+    what is due and `prune` removes finished deliveries."""
+    from sqlalchemy import update
+
+    from gl_ml_tracking import get_state
+    from gl_ml_tracking.models import WebhookDelivery
+    from gl_ml_tracking.services import webhook_deliverer
+
+    app = hook_forge.app
+    config = get_state(app).config
+    webhook_deliverer.stop(app)
+    config.webhooks_deliverer = False
+    try:
+        path = "/ok/" + uuid.uuid4().hex[:8]
+        hook = api(hook_forge, "POST", "webhooks", json={"name": "cli-hook", "url": receiver.base_url + path,
+                                                        "events": [{"entity": "REGISTERED_MODEL", "action": "CREATED"}]})
+        webhook_id = hook.json()["webhook"]["webhook_id"]
+        for i in range(3):
+            assert api(hook_forge, "POST", "registered-models/create", json={"name": f"cli-{i}-{uuid.uuid4().hex[:4]}"}).ok
+        assert [s for s, *_ in deliveries(hook_forge, webhook_id)] == ["PENDING"] * 3 and receiver.on(path) == []
+        runner = app.test_cli_runner()
+        out = runner.invoke(args=["ml-tracking", "webhooks", "deliver"])
+        assert out.exit_code == 0 and "3 delivered" in out.output, out.output
+        assert len(receiver.on(path)) == 3
+        assert [s for s, *_ in deliveries(hook_forge, webhook_id)] == ["SUCCEEDED"] * 3
+        out = runner.invoke(args=["ml-tracking", "webhooks", "deliver"])
+        assert "0 claimed" in out.output and len(receiver.on(path)) == 3
+        with app.app_context():  # age them past the retention
+            session = get_state().session
+            session.execute(update(WebhookDelivery).values(completion_time=1))
+            session.commit()
+        out = runner.invoke(args=["ml-tracking", "webhooks", "prune"])
+        assert out.exit_code == 0 and "removed" in out.output
+        assert deliveries(hook_forge, webhook_id) == []
+        api(hook_forge, "DELETE", f"webhooks/{webhook_id}")
+    finally:
+        config.webhooks_deliverer = True
