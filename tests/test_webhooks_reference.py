@@ -33,7 +33,8 @@ STAMP = re.compile(rb'"timestamp": "[0-9T:.+-]+"')
 def reference(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ref")
     port = free_port()
-    env = dict(os.environ, MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true", MLFLOW_WEBHOOK_ALLOWED_SCHEMES="http,https")
+    env = dict(os.environ, MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true", MLFLOW_WEBHOOK_ALLOWED_SCHEMES="http,https",
+               MLFLOW_WEBHOOK_CACHE_TTL="0")  # its per-event cache of webhooks would hide the ones made later
     log = open(tmp / "server.log", "wb")
     proc = subprocess.Popen(
         [os.path.join(BIN, "mlflow"), "server", "--backend-store-uri", f"sqlite:///{tmp}/ref.db",
@@ -110,9 +111,11 @@ def test_event_bodies_and_headers_match_the_reference(reference, ours, receiver,
     run = uuid.uuid4().hex[:6]
     sides = {"ref": MlflowClient(reference, reference), "ours": MlflowClient(ours.tracking_uri(1), ours.tracking_uri(1))}
     bases = {"ref": reference, "ours": ours.tracking_uri(1)}
+    made = []
     for side, client in sides.items():
         hook = client.create_webhook(name=f"diff-{side}", url=f"{receiver.base_url}/ok/{side}-{run}",
                                      events=EVENTS, secret=SECRET, description="compare")
+        made.append((client, hook.webhook_id))
         raw = rest(bases[side], "GET", f"webhooks/{hook.webhook_id}", None, ours.owner_token)["webhook"]
         assert list(raw) == ["webhook_id", "name", "description", "url", "events", "status", "creation_timestamp",
                              "last_updated_timestamp"]
@@ -132,3 +135,45 @@ def test_event_bodies_and_headers_match_the_reference(reference, ours, receiver,
                                                                   "X-MLflow-Signature", "Content-Length")}
         assert same(mine.headers) == same(ref.headers), key
         assert sorted(mine.headers) == sorted(ref.headers), key
+    for client, webhook_id in made:
+        client.delete_webhook(webhook_id)
+
+
+PROMPT_EVENTS = ["prompt_version.created", "prompt_version_tag.set", "prompt_version_tag.deleted",
+                 "prompt_alias.created", "prompt_alias.deleted"]
+
+
+def test_prompt_version_events_match_the_reference(reference, ours, receiver):
+    """What ``mlflow.genai.register_prompt`` and its aliases and tags cause. The client
+    sends prompt versions with the placeholder source ``dummy-source``."""
+    run = uuid.uuid4().hex[:6]
+    bases = {"ref": reference, "ours": ours.tracking_uri(1)}
+    token = ours.owner_token
+    events = [{"entity": e.split(".")[0].upper(), "action": e.split(".")[1].upper()} for e in PROMPT_EVENTS]
+    name = f"cmp-prompt-v-{run}"
+    is_prompt = [{"key": "mlflow.prompt.is_prompt", "value": "true"}, {"key": "_mlflow_prompt_type", "value": "text"}]
+    made = []
+    for side, base in bases.items():
+        made.append((base, rest(base, "POST", "webhooks", {"name": f"pv-{side}", "url": f"{receiver.base_url}/ok/pv-{side}-{run}",
+                                        "events": events, "secret": SECRET}, token)["webhook"]["webhook_id"]))
+        rest(base, "POST", "registered-models/create", {"name": name, "tags": is_prompt}, token)
+        version = requests.post(f"{base}/api/2.0/mlflow/model-versions/create", timeout=30,
+                                headers={"Authorization": f"Bearer {token}"},
+                                json={"name": name, "source": "dummy-source", "description": "d",
+                                      "tags": is_prompt + [{"key": "mlflow.prompt.text", "value": "Hello {{who}}"},
+                                                           {"key": "x", "value": "y"}]})
+        if side == "ours" and version.status_code == 400 and "dummy-source" in version.text:
+            for where, webhook_id in made:
+                rest(where, "DELETE", f"webhooks/{webhook_id}", None, token)
+            pytest.skip("prompt versions with the client's placeholder source come with the prompt registry")
+        assert version.status_code == 200, version.text
+        rest(base, "POST", "model-versions/set-tag", {"name": name, "version": "1", "key": "k", "value": "v"}, token)
+        rest(base, "DELETE", "model-versions/delete-tag", {"name": name, "version": "1", "key": "k"}, token)
+        rest(base, "POST", "registered-models/alias", {"name": name, "alias": "prod", "version": "1"}, token)
+        rest(base, "DELETE", "registered-models/alias", {"name": name, "alias": "prod"}, token)
+    got = {side: {r.event: r for r in receiver.wait_count(f"/ok/pv-{side}-{run}", 5, timeout=60)} for side in bases}
+    assert sorted(got["ours"]) == sorted(got["ref"]) == sorted(PROMPT_EVENTS)
+    for event, ref in got["ref"].items():
+        assert STAMP.sub(b"<t>", got["ours"][event].body) == STAMP.sub(b"<t>", ref.body), event
+    for where, webhook_id in made:
+        rest(where, "DELETE", f"webhooks/{webhook_id}", None, token)
