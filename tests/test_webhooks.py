@@ -6,6 +6,7 @@ once; failures are retried, redirects are not followed, the local network is
 refused unless allowed, and projects do not see each other's webhooks."""
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 
@@ -409,3 +410,74 @@ def test_cli_delivers_and_prunes(hook_forge, receiver, tmp_path):
         api(hook_forge, "DELETE", f"webhooks/{webhook_id}")
     finally:
         config.webhooks_deliverer = True
+
+
+@contextlib.contextmanager
+def deliverer_off(forge):
+    """No in-process deliverer while the block runs (as in a host that delivers by CLI)."""
+    from gl_ml_tracking import get_state
+    from gl_ml_tracking.services import webhook_deliverer
+
+    config = get_state(forge.app).config
+    webhook_deliverer.stop(forge.app)
+    config.webhooks_deliverer = False
+    try:
+        yield
+    finally:
+        config.webhooks_deliverer = True
+
+
+def hook_with_pending_event(forge, receiver, name: str) -> tuple[str, str]:
+    """A webhook and one recorded, undelivered event for it: (webhook id, receiver path)."""
+    path = "/ok/" + uuid.uuid4().hex[:8]
+    hook = api(forge, "POST", "webhooks", json={"name": name, "url": receiver.base_url + path,
+                                                "events": [{"entity": "REGISTERED_MODEL", "action": "CREATED"}]})
+    webhook_id = hook.json()["webhook"]["webhook_id"]
+    assert api(forge, "POST", "registered-models/create", json={"name": name + "-" + uuid.uuid4().hex[:6]}).ok
+    assert [s for s, *_ in deliveries(forge, webhook_id)] == ["PENDING"] and receiver.on(path) == []
+    return webhook_id, path
+
+
+def test_a_new_process_delivers_what_an_old_one_left(hook_forge, receiver):
+    """Deliveries recorded while no deliverer ran are sent once a process serving
+    requests looks at the outbox (its first request), without any new event."""
+    from gl_ml_tracking import get_state
+    from gl_ml_tracking.services import webhook_deliverer
+
+    with deliverer_off(hook_forge):
+        webhook_id, path = hook_with_pending_event(hook_forge, receiver, "left-over")
+    get_state(hook_forge.app).extra.pop(webhook_deliverer.CHECKED_KEY, None)  # as in a process that served nothing yet
+    assert api(hook_forge, "GET", "experiments/search", params={"max_results": 1}).ok
+    assert len(receiver.wait_count(path, 1)) == 1
+    _wait_rows(hook_forge, webhook_id, lambda rows: rows[0][0] == "SUCCEEDED")
+    api(hook_forge, "DELETE", f"webhooks/{webhook_id}")
+
+
+def test_an_expired_lease_is_taken_over_and_the_late_result_ignored(hook_forge, receiver):
+    """A deliverer that claimed a delivery and stalled past its lease loses it: another
+    claims it and delivers; the stalled one's result is not written (at least once)."""
+    from sqlalchemy import update
+
+    from gl_ml_tracking import get_state
+    from gl_ml_tracking.models import WebhookDelivery
+    from gl_ml_tracking.services import webhook_delivery
+    from gl_ml_tracking.services.webhook_http import Outcome
+
+    app = hook_forge.app
+    state = get_state(app)
+    with deliverer_off(hook_forge):
+        webhook_id, path = hook_with_pending_event(hook_forge, receiver, "lease")
+        with app.app_context():
+            session = state.session
+            stalled_token, stalled = webhook_delivery.claim(session, 10, lease_s=60)
+            assert len(stalled) == 1
+            assert webhook_delivery.claim(session, 10, lease_s=60)[1] == []  # leased: nobody else takes it
+            session.execute(update(WebhookDelivery).values(lease_until=1))  # the lease runs out
+            session.commit()
+            assert webhook_delivery.deliver_round(session).succeeded == 1
+            assert webhook_delivery.finish(session, stalled[0], stalled_token, Outcome(500, "late", None, 5), 0,
+                                           state.config) == "LOST"
+        rows = deliveries(hook_forge, webhook_id)
+        assert [(s, n) for s, n, _, _ in rows] == [("SUCCEEDED", 1)] and rows[0][3] == [(200, None)]
+        assert len(receiver.on(path)) == 1
+        api(hook_forge, "DELETE", f"webhooks/{webhook_id}")

@@ -109,10 +109,10 @@ class MLTracking:
                 _tune_sqlite(db.engine)
 
         register_blueprints(app, settings)
-        if settings.webhooks_deliverer:  # webhooks: this process's deliverer, started by its first request
-            from .services.webhook_deliverer import ensure_started
+        if settings.webhooks_deliverer:  # webhooks: each serving process's deliverer thread, started when needed
+            from .services.webhook_deliverer import install
 
-            app.before_request(lambda: ensure_started(app) and None)
+            install(app)
         if "ml-tracking" not in app.cli.commands:
             app.cli.add_command(ml_tracking_cli)
 

@@ -87,7 +87,7 @@ def claim(session: Session, limit: int, lease_s: float) -> tuple[str, list[Claim
     return token, [Claimed(r[0], r[1], r[2], r[3], r[4], r[5], r[6] == "ACTIVE" and r[7] is None) for r in rows]
 
 
-def _finish(session: Session, item: Claimed, token: str, outcome: webhook_http.Outcome, started: int,
+def finish(session: Session, item: Claimed, token: str, outcome: webhook_http.Outcome, started: int,
             config: Any) -> str:
     attempt = item.attempts + 1
     if outcome.ok:
@@ -144,7 +144,7 @@ def deliver_round(session: Session, limit: Optional[int] = None) -> RoundResult:
             except Exception as exc:  # noqa: BLE001 - one bad delivery must not stop the others
                 log.exception("webhook delivery %s failed unexpectedly", item.delivery_id)
                 outcome = webhook_http.Outcome(None, None, f"internal error: {exc!r}"[:500], now_ms() - started)
-            state = _finish(session, item, token, outcome, started, config)
+            state = finish(session, item, token, outcome, started, config)
             if state == SUCCEEDED:
                 result.succeeded += 1
             elif state == PENDING:
