@@ -159,6 +159,17 @@ class Outcome:
         return self.status_code == 429 or self.status_code >= 500
 
 
+def _start_of_body(response: requests.Response) -> bytes:
+    """The first bytes of the answer (a receiver's huge body is never read whole); the
+    status is what counts, so a body cut short or too slow reads as empty."""
+    try:
+        return response.raw.read(RESPONSE_BODY_KEPT * 4, decode_content=True) or b""
+    except Exception:  # noqa: BLE001 - urllib3's read errors, timeouts, resets
+        return b""
+    finally:
+        response.close()
+
+
 def send(session: requests.Session, url: str, delivery_id: str, body: str, secret: Optional[str],
          timeout: float) -> Outcome:
     """POST ``body`` once; never raises for what the receiver or the network did."""
@@ -169,7 +180,8 @@ def send(session: requests.Session, url: str, delivery_id: str, body: str, secre
 
     try:
         response = session.post(url, data=body.encode("utf-8"), headers=headers_for(delivery_id, body, secret),
-                                timeout=timeout, allow_redirects=False)
+                                timeout=timeout, allow_redirects=False, stream=True)
+        head = _start_of_body(response)
     except requests.ConnectionError as exc:
         cause = exc.__context__
         while cause is not None and not isinstance(cause, LocalNetworkRefused):
@@ -183,5 +195,5 @@ def send(session: requests.Session, url: str, delivery_id: str, body: str, secre
         return Outcome(None, None, f"request failed: {exc}"[:1000], took())
     except LocalNetworkRefused as exc:
         return Outcome(None, None, f"refused: {exc}", took())
-    text = response.text[:RESPONSE_BODY_KEPT] if response.content is not None else ""
+    text = head.decode(response.encoding or "utf-8", errors="replace")[:RESPONSE_BODY_KEPT]
     return Outcome(response.status_code, text, None, took())
