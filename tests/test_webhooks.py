@@ -481,3 +481,22 @@ def test_an_expired_lease_is_taken_over_and_the_late_result_ignored(hook_forge, 
         assert [(s, n) for s, n, _, _ in rows] == [("SUCCEEDED", 1)] and rows[0][3] == [(200, None)]
         assert len(receiver.on(path)) == 1
         api(hook_forge, "DELETE", f"webhooks/{webhook_id}")
+
+
+def test_bad_updates_and_tests_change_nothing(client, hooks, receiver, hook_forge):
+    hook = hooks(receiver.base_url + "/ok/bad-update", ["registered_model.created"], description="kept")
+    for body, needle in (({"name": "Bad Name"}, "is invalid"), ({"url": "ftp://x.example/"}, "scheme"),
+                         ({"status": "NOPE"}, "status"), ({"events": [{"entity": "PROMPT", "action": "SET"}]}, "Invalid action"),
+                         ({"events": [{"entity": 99, "action": 1}]}, "events.entity"), ({"name": ["x"]}, "name")):
+        r = api(hook_forge, "PATCH", f"webhooks/{hook.webhook_id}", json=body)
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", (body, r.text)
+        assert needle in r.json()["message"], (body, r.text)
+    r = api(hook_forge, "POST", f"webhooks/{hook.webhook_id}/test", json={"event": {"entity": "PROMPT", "action": "SET"}})
+    assert r.status_code == 400 and "Invalid action" in r.json()["message"]
+    same = client.get_webhook(hook.webhook_id)
+    assert (same.name, same.url, same.description, [str(e) for e in same.events]) == \
+        (hook.name, hook.url, "kept", ["registered_model.created"])
+    # Numbers for enums, as protobuf's JSON allows: 5 = PROMPT, 1 = CREATED; 2 = DISABLED.
+    r = api(hook_forge, "PATCH", f"webhooks/{hook.webhook_id}", json={"events": [{"entity": 5, "action": 1}], "status": 2})
+    assert r.status_code == 200 and r.json()["webhook"]["events"] == [{"entity": "PROMPT", "action": "CREATED"}]
+    assert r.json()["webhook"]["status"] == "DISABLED"
