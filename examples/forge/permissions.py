@@ -26,6 +26,7 @@ WRITES = {
     perms.WRITE_MODEL_EXPERIMENTS: Role.DEVELOPER,
     perms.WRITE_PACKAGE: Role.DEVELOPER,
     perms.WRITE_MODEL_REGISTRY: Role.DEVELOPER,
+    perms.ADMIN_MODEL_REGISTRY: Role.MAINTAINER,  # webhooks (issue 16)
 }
 READ_SCOPES = frozenset({"api", "read_api"})
 WRITE_SCOPES = frozenset({"api"})

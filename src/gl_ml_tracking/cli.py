@@ -49,3 +49,7 @@ def db_revision(message):
 from .cli_gc import gc_command  # noqa: E402 - `flask ml-tracking gc`
 
 ml_tracking_cli.add_command(gc_command)
+
+from .cli_webhooks import webhooks_group  # noqa: E402 - `flask ml-tracking webhooks deliver|prune` (issue 16)
+
+ml_tracking_cli.add_command(webhooks_group)

@@ -75,6 +75,28 @@ DEFAULTS: dict[str, object] = {
     "GL_ML_TRACKING_REQUEST_LOG": False,
     # Prometheus metrics at <OPS_PREFIX>/metrics (needs the "metrics" extra).
     "GL_ML_TRACKING_METRICS": False,
+    # -- webhooks (issue 16) --
+    # Run the in-process deliverer (a thread per worker, started by the first request);
+    # False: deliver with `flask ml-tracking webhooks deliver [--loop]` (a separate process, cron).
+    "GL_ML_TRACKING_WEBHOOKS_DELIVERER": True,
+    # Allow webhook URLs that resolve to loopback, link-local or private addresses
+    # (GitLab's "allow requests to the local network"); checked at creation and at delivery.
+    "GL_ML_TRACKING_WEBHOOKS_ALLOW_LOCAL_NETWORK": False,
+    # URL schemes a webhook may use (MLflow's default: https only).
+    "GL_ML_TRACKING_WEBHOOKS_ALLOWED_SCHEMES": ("https",),
+    # Seconds one delivery request may take.
+    "GL_ML_TRACKING_WEBHOOKS_TIMEOUT": 10,
+    # Attempts before a delivery is FAILED; retries back off exponentially from BACKOFF seconds up to BACKOFF_MAX.
+    "GL_ML_TRACKING_WEBHOOKS_MAX_ATTEMPTS": 6,
+    "GL_ML_TRACKING_WEBHOOKS_BACKOFF": 10,
+    "GL_ML_TRACKING_WEBHOOKS_BACKOFF_MAX": 3600,
+    # Seconds a claimed delivery stays the claimer's (past it, another deliverer takes it over).
+    "GL_ML_TRACKING_WEBHOOKS_LEASE": 60,
+    # Seconds the in-process deliverer sleeps when nothing woke it; deliveries claimed per round.
+    "GL_ML_TRACKING_WEBHOOKS_POLL_INTERVAL": 5,
+    "GL_ML_TRACKING_WEBHOOKS_BATCH": 20,
+    # Days finished deliveries are kept (`flask ml-tracking webhooks prune`).
+    "GL_ML_TRACKING_WEBHOOKS_RETENTION_DAYS": 30,
 }
 
 

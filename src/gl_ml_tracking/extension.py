@@ -113,6 +113,10 @@ class MLTracking:
 
         register_blueprints(app, settings)
         register_operations(app, settings)  # health check, request log, metrics (issue 18)
+        if settings.webhooks_deliverer:  # webhooks: each serving process's deliverer thread, started when needed
+            from .services.webhook_deliverer import install
+
+            install(app)
         if "ml-tracking" not in app.cli.commands:
             app.cli.add_command(ml_tracking_cli)
 

@@ -18,6 +18,8 @@ WRITE_PACKAGE = "write_package"
 READ_MODEL_REGISTRY = "read_model_registry"
 WRITE_MODEL_REGISTRY = "write_model_registry"
 READ_BUILD = "read_build"
+# Managing the project's webhooks (GitLab: maintainers).
+ADMIN_MODEL_REGISTRY = "admin_model_registry"
 
 ALL_PERMISSIONS = (
     READ_MODEL_EXPERIMENTS,
@@ -27,6 +29,7 @@ ALL_PERMISSIONS = (
     READ_MODEL_REGISTRY,
     WRITE_MODEL_REGISTRY,
     READ_BUILD,
+    ADMIN_MODEL_REGISTRY,
 )
 
 

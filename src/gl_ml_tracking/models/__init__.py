@@ -33,6 +33,8 @@ from .tracking import (
 from .genai import EvalDataset, EvalDatasetExperiment, EvalDatasetRecord, EvalDatasetTag, Scorer, ScorerVersion
 # issue 16: model inputs of runs
 from .run_model_inputs import RunModelInput
+# Webhooks and their delivery outbox (issue 16).
+from .webhooks import Webhook, WebhookDelivery, WebhookDeliveryAttempt, WebhookEvent  # noqa: E402
 
 metadata = Base.metadata
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from ..errors import InvalidParameter, ResourceDoesNotExist
 from ..models import ModelVersion, RegisteredModelAlias
 from .common import dialect_insert, now_ms
+from . import webhook_events
 from .registered_models import get_model_version, get_registered_model
 
 __all__ = ["MAX_ALIAS_LENGTH", "validate_alias", "set_alias", "delete_alias", "get_version_by_alias"]
@@ -43,6 +44,7 @@ def set_alias(session: Session, project_id: str, name: Any, alias: Any, version:
         index_elements=[RegisteredModelAlias.registered_model_id, RegisteredModelAlias.alias], set_={"version": mv.version}
     ))
     mv.registered_model.last_update_time = now_ms()
+    webhook_events.alias_created(session, project_id, mv.registered_model, alias, mv.version)
 
 
 def delete_alias(session: Session, project_id: str, name: Any, alias: Any) -> None:
@@ -52,6 +54,7 @@ def delete_alias(session: Session, project_id: str, name: Any, alias: Any) -> No
         delete(RegisteredModelAlias).where(RegisteredModelAlias.registered_model_id == model.id, RegisteredModelAlias.alias == alias)
     )
     model.last_update_time = now_ms()
+    webhook_events.alias_deleted(session, project_id, model, alias)
 
 
 def get_version_by_alias(session: Session, project_id: str, name: Any, alias: Any) -> ModelVersion:

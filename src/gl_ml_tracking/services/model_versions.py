@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ..errors import InvalidParameter
 from ..models import ModelVersion, ModelVersionTag, RegisteredModel, RegisteredModelAlias
 from . import validation as v
+from . import webhook_events
 from .common import now_ms
 from .model_version_files import share_version_files
 from .registered_models import (
@@ -157,6 +158,7 @@ def create_model_version(
     if model_id:
         add_model_version_link(session, project_id, model_id, registered.name, number)
     share_version_files(session, project_id, mv)
+    webhook_events.model_version_created(session, project_id, mv, tag_map, description)
     return mv
 
 
@@ -216,11 +218,13 @@ def delete_model_version(session: Session, project_id: str, name: Any, version: 
 def set_model_version_tag(session: Session, project_id: str, name: Any, version: Any, key: Any, value: Any) -> None:
     mv = get_model_version(session, project_id, name, version)
     upsert_tags(session, ModelVersionTag, "model_version_id", mv.id, {tag_key(key): tag_value(value)})
+    webhook_events.model_version_tag_set(session, project_id, mv, key, value)
 
 
 def delete_model_version_tag(session: Session, project_id: str, name: Any, version: Any, key: Any) -> None:
     mv = get_model_version(session, project_id, name, version)
     session.execute(delete(ModelVersionTag).where(ModelVersionTag.model_version_id == mv.id, ModelVersionTag.key == tag_key(key)))
+    webhook_events.model_version_tag_deleted(session, project_id, mv, key)
 
 
 def download_uri(session: Session, project_id: str, name: Any, version: Any) -> str:

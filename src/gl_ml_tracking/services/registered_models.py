@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from ..errors import InvalidParameter, ResourceAlreadyExists, ResourceDoesNotExist
 from ..models import ModelVersion, ModelVersionTag, Package, RegisteredModel, RegisteredModelAlias, RegisteredModelTag
 from . import validation as v
+from . import webhook_events
 from .common import dialect_insert, now_ms
 
 MAX_NAME_LENGTH = 255  # a package name's limit (the model's package is named after it)
@@ -115,6 +116,7 @@ def create_registered_model(
     session.add(model)
     _flush_unique(session, name)
     upsert_tags(session, RegisteredModelTag, "registered_model_id", model.id, tag_map)
+    webhook_events.registered_model_created(session, project_id, name, tag_map, description)
     return model
 
 
@@ -191,6 +193,7 @@ def set_registered_model_tag(session: Session, project_id: str, name: Any, key: 
     model = get_registered_model(session, project_id, name)
     upsert_tags(session, RegisteredModelTag, "registered_model_id", model.id, {tag_key(key): tag_value(value)})
     model.last_update_time = now_ms()
+    webhook_events.registered_model_tag_set(session, project_id, model, key, value)
 
 
 def delete_registered_model_tag(session: Session, project_id: str, name: Any, key: Any) -> None:
@@ -200,3 +203,4 @@ def delete_registered_model_tag(session: Session, project_id: str, name: Any, ke
     session.execute(
         delete(RegisteredModelTag).where(RegisteredModelTag.registered_model_id == model.id, RegisteredModelTag.key == key)
     )
+    webhook_events.registered_model_tag_deleted(session, project_id, model, key)

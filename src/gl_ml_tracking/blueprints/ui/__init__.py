@@ -23,6 +23,7 @@ from . import editing  # issue 17: edit names, notes, tags, descriptions
 from . import datasets as dataset_pages  # GenAI evaluation datasets
 from . import prompts  # issue 16
 from . import experiment_charts, model_pages
+from . import webhooks  # issue 16
 from .support import (
     BP_NAME,
     STATIC_BP_NAME,
@@ -75,6 +76,6 @@ def make_blueprint() -> Blueprint:
         module.register(bp)
     editing.register(bp)
     dataset_pages.register(bp)
-    for module in (experiment_charts, model_pages):  # the charts panel, logged-model and version pages
+    for module in (experiment_charts, model_pages, webhooks):  # charts panel, model pages, webhooks
         module.register(bp)
     return bp
