@@ -64,6 +64,8 @@ DEFAULTS: dict[str, object] = {
     # Tell the MLflow client it may use multipart uploads for big files: "auto" where
     # the storage assembles parts itself (S3), not on local files (see Storage).
     "GL_ML_TRACKING_MULTIPART_UPLOADS": "auto",
+    # Largest OTLP span export (POST <tracking URI>/v1/traces) accepted (bytes); 413 past it.
+    "GL_ML_TRACKING_MAX_TRACE_BODY": 64 * 1024**2,
 }
 
 

@@ -11,6 +11,7 @@ from ...http.pipeline import Access, serve
 from ...http.responses import error_response
 from ...http.urls import API_BLUEPRINT, UI_BLUEPRINT
 from . import artifacts, logged_models, openapi_doc, registry, tracking
+from . import trace_protocol, traces  # MLflow 3 tracing
 from .framework import MLFLOW_API, RouteSpec, make_view
 
 # Browsers follow MLflow's "View run" links without a token: pages browse as anonymous.
@@ -20,7 +21,7 @@ BROWSER_READ = Access((READ_MODEL_EXPERIMENTS,), authenticate=False)
 def api_routes() -> list[RouteSpec]:
     """Every MLflow endpoint the blueprint serves, in declaration order (the source of
     its rules and of its OpenAPI document)."""
-    declared = [spec for module in (tracking, artifacts, logged_models, registry)
+    declared = [spec for module in (tracking, artifacts, logged_models, registry, traces, trace_protocol)
                 for spec in module.routes]
     return declared + list(openapi_doc.document_routes(declared))
 

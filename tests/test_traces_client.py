@@ -1,0 +1,139 @@
+"""MLflow 3 tracing through the unmodified client against the live forge (SQLite and
+PostgreSQL): spans over OTLP, trace info, get/search, tags, delete, link to runs,
+assessments, genai.evaluate, and project isolation."""
+from __future__ import annotations
+
+import uuid
+
+import mlflow
+import pytest
+import requests
+from mlflow.entities import SpanType
+
+
+def _name(prefix="tr"):
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+@mlflow.trace(span_type=SpanType.TOOL)
+def _add(a, b):
+    return a + b
+
+
+@mlflow.trace(name="pipeline", span_type=SpanType.CHAIN)
+def _pipeline(x):
+    with mlflow.start_span(name="llm-call", span_type=SpanType.LLM) as span:
+        span.set_inputs({"prompt": f"x={x}"})
+        span.set_outputs({"text": "ok"})
+        span.set_attribute("model", "fake-1")
+    return _add(x, 1)
+
+
+@mlflow.trace
+def _fails():
+    raise ValueError("boom")
+
+
+def _last_trace_id():
+    trace_id = mlflow.get_last_active_trace_id()
+    mlflow.flush_trace_async_logging()
+    return trace_id
+
+
+def test_version_and_health_answer_plainly(forge):
+    for path, body in (("/version", "3.17.2"), ("/health", "OK")):
+        resp = requests.get(forge.tracking_uri(1) + path, headers=_auth(forge.owner_token))
+        assert resp.status_code == 200 and resp.text == body, (path, resp.text)
+
+
+def test_decorator_nested_spans_get_and_search(forge, mlflow_client):
+    exp_id = mlflow.set_experiment(_name("exp")).experiment_id
+    assert _pipeline(41) == 42
+    trace_id = _last_trace_id()
+    trace = mlflow.get_trace(trace_id)
+    assert trace is not None and trace.info.state.value == "OK"
+    assert trace.info.experiment_id == exp_id
+    by_name = {s.name: s for s in trace.data.spans}
+    assert set(by_name) == {"pipeline", "llm-call", "_add"}
+    assert by_name["llm-call"].span_type == SpanType.LLM and by_name["_add"].span_type == SpanType.TOOL
+    assert by_name["llm-call"].inputs == {"prompt": "x=41"} and by_name["llm-call"].attributes["model"] == "fake-1"
+    assert by_name["llm-call"].parent_id == by_name["pipeline"].span_id
+    assert by_name["pipeline"].outputs == 42
+    assert trace.info.request_preview and "41" in trace.info.request_preview
+    assert trace.info.tags["mlflow.traceName"] == "pipeline"
+
+    with pytest.raises(ValueError):
+        _fails()
+    failed_id = _last_trace_id()
+    failed = mlflow.get_trace(failed_id)
+    assert failed.info.state.value == "ERROR"
+    assert failed.data.spans[0].status.status_code.value == "ERROR"
+    assert any(e.name == "exception" for e in failed.data.spans[0].events)
+
+    df = mlflow.search_traces(locations=[exp_id])
+    assert set(df["trace_id"]) == {trace_id, failed_id}
+    ok_only = mlflow.search_traces(locations=[exp_id], filter_string="trace.status = 'OK'", return_type="list")
+    assert [t.info.trace_id for t in ok_only] == [trace_id]
+    assert len(ok_only[0].data.spans) == 3  # search_traces loads the spans too
+
+
+def test_trace_tags_delete_and_link_to_run(forge, mlflow_client):
+    exp_id = mlflow.set_experiment(_name("exp")).experiment_id
+    ids = []
+    for i in range(3):
+        _add(i, i)
+        ids.append(_last_trace_id())
+    mlflow_client.set_trace_tag(ids[0], "reviewed", "yes")
+    assert mlflow.get_trace(ids[0]).info.tags["reviewed"] == "yes"
+    found = mlflow.search_traces(locations=[exp_id], filter_string="tags.reviewed = 'yes'", return_type="list")
+    assert [t.info.trace_id for t in found] == [ids[0]]
+    mlflow_client.delete_trace_tag(ids[0], "reviewed")
+    assert "reviewed" not in mlflow.get_trace(ids[0]).info.tags
+
+    with mlflow.start_run() as run:
+        pass
+    mlflow_client.link_traces_to_run([ids[1]], run.info.run_id)
+    linked = mlflow.search_traces(locations=[exp_id], run_id=run.info.run_id, return_type="list")
+    assert [t.info.trace_id for t in linked] == [ids[1]]
+
+    assert mlflow_client.delete_traces(exp_id, trace_ids=[ids[2]]) == 1
+    left = {t.info.trace_id for t in mlflow.search_traces(locations=[exp_id], return_type="list")}
+    assert left == {ids[0], ids[1]}
+    assert mlflow_client.delete_traces(exp_id, max_timestamp_millis=2**62, max_traces=1) == 1
+    assert len(mlflow.search_traces(locations=[exp_id], return_type="list")) == 1
+
+
+def test_trace_of_another_project_is_not_found(forge, mlflow_client):
+    mlflow.set_experiment(_name("exp"))
+    _add(1, 2)
+    trace_id = _last_trace_id()
+    own = requests.get(forge.tracking_uri(1) + f"/api/3.0/mlflow/traces/{trace_id}", headers=_auth(forge.owner_token))
+    assert own.status_code == 200 and own.json()["trace"]["trace_info"]["trace_id"] == trace_id
+    other = requests.get(forge.tracking_uri(2) + f"/api/3.0/mlflow/traces/{trace_id}", headers=_auth(forge.owner_token))
+    assert other.status_code == 404 and other.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    full = requests.get(forge.tracking_uri(2) + "/api/3.0/mlflow/traces/get", params={"trace_id": trace_id},
+                        headers=_auth(forge.owner_token))
+    assert full.status_code == 404
+
+
+def test_oversized_otlp_body_is_refused_with_mlflow_json(forge):
+    from gl_ml_tracking import get_state
+
+    settings = get_state(forge.app).config
+    old = settings.max_trace_body
+    settings.max_trace_body = 1000
+    try:
+        resp = requests.post(forge.tracking_uri(1) + "/v1/traces", data=b"x" * 2000,
+                             headers={**_auth(forge.owner_token), "Content-Type": "application/x-protobuf",
+                                      "X-MLflow-Experiment-Id": "0"})
+    finally:
+        settings.max_trace_body = old
+    assert resp.status_code == 413 and resp.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    bad = requests.post(forge.tracking_uri(1) + "/v1/traces", data=b"\xff\xff\xff",
+                        headers={**_auth(forge.owner_token), "Content-Type": "application/x-protobuf",
+                                 "X-MLflow-Experiment-Id": "0"})
+    assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
