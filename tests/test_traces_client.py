@@ -137,3 +137,68 @@ def test_oversized_otlp_body_is_refused_with_mlflow_json(forge):
                         headers={**_auth(forge.owner_token), "Content-Type": "application/x-protobuf",
                                  "X-MLflow-Experiment-Id": "0"})
     assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_feedback_and_expectations(forge, mlflow_client):
+    from mlflow.entities import AssessmentSource, AssessmentSourceType
+
+    mlflow.set_experiment(_name("exp"))
+    _add(2, 3)
+    trace_id = _last_trace_id()
+    human = AssessmentSource(source_type=AssessmentSourceType.HUMAN, source_id="alice")
+    fb = mlflow.log_feedback(trace_id=trace_id, name="quality", value=4, source=human, rationale="fine",
+                             metadata={"round": "1"})
+    ex = mlflow.log_expectation(trace_id=trace_id, name="expected", value={"answer": 5, "tags": ["a", "b"]})
+    got = mlflow.get_assessment(trace_id, fb.assessment_id)
+    assert got.name == "quality" and got.value == 4 and got.rationale == "fine"
+    assert got.source.source_type == "HUMAN" and got.source.source_id == "alice" and got.metadata == {"round": "1"}
+    assert mlflow.get_assessment(trace_id, ex.assessment_id).value == {"answer": 5, "tags": ["a", "b"]}
+
+    from mlflow.entities import Feedback
+
+    updated = mlflow.update_assessment(trace_id, fb.assessment_id, Feedback(name="quality", value=5, rationale="better"))
+    assert updated.value == 5 and updated.rationale == "better"
+    assert mlflow.get_assessment(trace_id, fb.assessment_id).value == 5
+
+    new = mlflow.override_feedback(trace_id=trace_id, assessment_id=fb.assessment_id, value=1, rationale="wrong")
+    assert new.overrides == fb.assessment_id
+    assert mlflow.get_assessment(trace_id, fb.assessment_id).valid is False
+    names = sorted((a.name, a.valid) for a in mlflow.get_trace(trace_id).info.assessments if a.name == "quality")
+    assert names == [("quality", False), ("quality", True)]
+    assert "expected" in {a.name for a in mlflow.get_trace(trace_id).info.assessments}
+
+    mlflow.delete_assessment(trace_id, new.assessment_id)  # the overridden one is valid again
+    assert mlflow.get_assessment(trace_id, fb.assessment_id).valid is True
+    mlflow.delete_assessment(trace_id, ex.assessment_id)
+    left = [a.assessment_id for a in mlflow.get_trace(trace_id).info.assessments]
+    assert left == [fb.assessment_id]
+
+
+def test_genai_evaluate_stores_row_traces_and_feedback(forge, mlflow_client):
+    from mlflow.genai.scorers import scorer
+
+    exp_id = mlflow.set_experiment(_name("eval")).experiment_id
+
+    @scorer
+    def exact(outputs, expectations) -> bool:
+        return outputs == expectations["answer"]
+
+    def predict(question):
+        return "4" if "2+2" in question else "unknown"
+
+    data = [{"inputs": {"question": "2+2?"}, "expectations": {"answer": "4"}},
+            {"inputs": {"question": "capital?"}, "expectations": {"answer": "Paris"}}]
+    result = mlflow.genai.evaluate(data=data, predict_fn=predict, scorers=[exact])
+    run = mlflow_client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["exact/mean"] == pytest.approx(0.5)
+    traces = mlflow.search_traces(locations=[exp_id], run_id=result.run_id, return_type="list")
+    assert len(traces) == 2
+    values = {}
+    for t in traces:
+        full = mlflow.get_trace(t.info.trace_id)
+        assert full.data.spans, "each row's trace keeps its spans"
+        feedback = [a for a in full.info.assessments if a.name == "exact"]
+        assert len(feedback) == 1
+        values[full.data.spans[0].inputs["question"]] = feedback[0].value
+    assert values == {"2+2?": True, "capital?": False}
