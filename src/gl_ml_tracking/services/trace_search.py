@@ -85,6 +85,8 @@ class _TraceGrammar(Grammar):
                 raise sc.error(f"invalid comparator {op!r} for 'text'; use LIKE or ILIKE", start)
             return self.string_value(sc, op, name, vkind, raw, start, vstart)
         if op in LIST_OPS:
+            if kind == ATTRIBUTE and key == "name":  # MLflow's store refuses IN on the trace name
+                raise sc.error(f"{op} is not supported for 'name'; use = != LIKE ILIKE", start)
             return self.list_value(sc, op, vkind, raw, vstart)
         return self.string_value(sc, op, name, vkind, raw, start, vstart, "= != LIKE ILIKE IN NOT IN")
 
