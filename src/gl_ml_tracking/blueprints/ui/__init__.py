@@ -19,6 +19,7 @@ from flask import Blueprint, g
 from ...state import get_state
 from ..packages import pages as package_pages
 from . import experiments, links, models, runs, trash
+from . import traces  # MLflow 3 tracing pages
 from .support import (
     BP_NAME,
     STATIC_BP_NAME,
@@ -67,6 +68,6 @@ def make_blueprint() -> Blueprint:
     bp.after_request(security_headers)  # errors are pages too: each view answers through ui.support.PAGES
     bp.record_once(_register_static)
 
-    for module in (experiments, runs, trash, models, links, package_pages):
+    for module in (experiments, runs, trash, models, links, package_pages, traces):
         module.register(bp)
     return bp
