@@ -202,3 +202,31 @@ def test_genai_evaluate_stores_row_traces_and_feedback(forge, mlflow_client):
         assert len(feedback) == 1
         values[full.data.spans[0].inputs["question"]] = feedback[0].value
     assert values == {"2+2?": True, "capital?": False}
+
+
+def test_deleted_experiment_hides_traces_and_purge_removes_them(forge, mlflow_client):
+    import re
+
+    from gl_ml_tracking import get_state
+    from gl_ml_tracking.models import Span, Trace
+    from tests.support.ui_seed import sign_in
+
+    exp_id = mlflow.set_experiment(_name("gone")).experiment_id
+    _pipeline(1)
+    trace_id = _last_trace_id()
+    with mlflow.start_run() as run:
+        pass
+    mlflow_client.link_traces_to_run([trace_id], run.info.run_id)
+    mlflow_client.delete_experiment(exp_id)
+    resp = requests.get(forge.tracking_uri(1) + f"/api/3.0/mlflow/traces/{trace_id}", headers=_auth(forge.owner_token))
+    assert resp.status_code == 404
+
+    browser = forge.app.test_client()
+    sign_in(browser)
+    page = browser.get("/demo/mnist/-/ml/trash").get_data(as_text=True)
+    token = re.search(r'name="_glml_csrf" value="([^"]+)"', page).group(1)
+    assert browser.post(f"/demo/mnist/-/ml/trash/experiments/{exp_id}/purge", data={"_glml_csrf": token}).status_code == 303
+    with forge.app.app_context():
+        session = get_state(forge.app).session
+        assert session.query(Trace).filter(Trace.trace_id == trace_id).count() == 0
+        assert session.query(Span).count() == session.query(Span).join(Trace, Trace.id == Span.trace_pk).count()

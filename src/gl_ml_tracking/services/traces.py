@@ -149,12 +149,22 @@ def delete_traces(session: Session, project_id: str, experiment_id: Any, *, max_
                 raise InvalidParameter("`max_traces` must be a positive integer.")
             stmt = stmt.limit(int(max_traces))
     pks = list(session.scalars(stmt))
+    _delete_pks(session, pks)
+    return len(pks)
+
+
+def _delete_pks(session: Session, pks: list[int]) -> None:
     for start in range(0, len(pks), 1000):
         chunk = pks[start:start + 1000]
         for model in (Span, TraceTag, TraceMetadata, Assessment, TraceRunLink):
             session.execute(delete(model).where(model.trace_pk.in_(chunk)))
         session.execute(delete(Trace).where(Trace.id.in_(chunk)))
-    return len(pks)
+
+
+def purge_experiment_traces(session: Session, project_id: str, experiment_pk: int) -> None:
+    """Every trace of an experiment being deleted for good (its spans are rows: nothing in storage)."""
+    _delete_pks(session, list(session.scalars(
+        select(Trace.id).where(Trace.project_id == project_id, Trace.experiment_id == experiment_pk))))
 
 
 # -- runs ---------------------------------------------------------------------------
