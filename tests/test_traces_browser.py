@@ -135,6 +135,7 @@ def test_trace_page_shows_span_tree_io_and_assessments(live, page, seeded):
     assert [s.get_attribute("data-depth") for s in spans.all()] == ["0", "1", "1"]
     assert "retrieve" in spans.nth(1).inner_text() and "generate" in spans.nth(2).inner_text()
     spans.nth(2).locator("summary").click()
+    spans.nth(2).locator("[data-testid=span-outputs]").wait_for()  # loaded when opened
     assert '"prompt": "What is 6x7?"' in spans.nth(2).locator("[data-testid=span-inputs]").inner_text()
     assert '"text": "42"' in spans.nth(2).locator("[data-testid=span-outputs]").inner_text()
     assessments = page.locator("[data-testid=assessments]").inner_text()
@@ -147,6 +148,7 @@ def test_failed_trace_highlights_the_exception(live, page, seeded):
     span = page.locator("[data-testid=span]").first
     assert "glml-span-error" in span.get_attribute("class")
     span.locator("summary").click()
+    span.locator("[data-testid=span-exception]").wait_for()
     assert "the tool failed" in span.locator("[data-testid=span-exception]").inner_text()
     _shot(live, page, "trace-error")
 
@@ -155,8 +157,17 @@ def test_hostile_inputs_render_as_text(live, page, seeded):
     page.goto(f"{P}/ml/traces/{seeded['ids'][1]}")
     span = page.locator("[data-testid=span]").nth(1)
     span.locator("summary").click()
+    span.locator("[data-testid=span-inputs]").wait_for()
     assert "<script>alert(2)</script>" in span.locator("[data-testid=span-inputs]").inner_text()
     assert page.locator("img[src=x]").count() == 0  # the Watcher fails the test on any dialog
+
+
+def test_span_page_without_script(live, page, seeded):
+    page.goto(f"{P}/ml/traces/{seeded['ids'][0]}")
+    span_id = page.locator("[data-testid=span]").nth(2).get_attribute("data-span-id")
+    page.goto(f"{P}/ml/traces/{seeded['ids'][0]}/spans/{span_id}")
+    assert '"text": "42"' in page.locator("[data-testid=span-outputs]").inner_text()
+    assert page.goto(f"{P}/ml/traces/{seeded['ids'][0]}/spans/ffffffffffffffff").status == 404
 
 
 def test_run_page_lists_its_traces(live, page, seeded):

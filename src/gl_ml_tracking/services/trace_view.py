@@ -67,14 +67,15 @@ def _attributes(items: Sequence[dict]) -> dict:
     return {a.get("key"): _any_value(a.get("value")) for a in items or [] if isinstance(a, dict)}
 
 
-def span_tree(spans: Sequence[Span]) -> list[SpanView]:
-    """The spans depth first (children in start order) with their timeline bars."""
+def span_tree(spans: Sequence[Any]) -> list[SpanView]:
+    """The spans (index rows: no payload) depth first, children in start order, with
+    their timeline bars."""
     if not spans:
         return []
     start = min(s.start_ns for s in spans)
     end = max((s.end_ns or s.start_ns) for s in spans)
     total = max(end - start, 1)
-    children: dict[Optional[str], list[Span]] = {}
+    children: dict[Optional[str], list[Any]] = {}
     ids = {s.span_id for s in spans}
     for s in spans:
         parent = s.parent_span_id if s.parent_span_id in ids else None
@@ -83,21 +84,26 @@ def span_tree(spans: Sequence[Span]) -> list[SpanView]:
     stack = [(s, 0) for s in reversed(sorted(children.get(None, []), key=lambda s: (s.start_ns, s.span_id)))]
     while stack:
         s, depth = stack.pop()
-        out.append(_view(s, depth, start, total))
+        duration = (s.end_ns - s.start_ns) / 1e6 if s.end_ns else None
+        out.append(SpanView(
+            span_id=s.span_id, parent_id=s.parent_span_id, name=s.name or "", span_type=s.span_type or "UNKNOWN",
+            status=s.status or "UNSET", depth=depth, start_ms=(s.start_ns - start) / 1e6, duration_ms=duration,
+            offset_pct=round(100.0 * (s.start_ns - start) / total, 3),
+            width_pct=max(round(100.0 * ((s.end_ns or s.start_ns) - s.start_ns) / total, 3), 0.3),
+        ))
         kids = sorted(children.get(s.span_id, []), key=lambda k: (k.start_ns, k.span_id))
         stack.extend((k, depth + 1) for k in reversed(kids))
     return out
 
 
-def _view(s: Span, depth: int, start: int, total: int) -> SpanView:
+def span_detail(s: Span) -> SpanView:
+    """One span with its inputs, outputs, attributes and events (from its payload)."""
     payload = json.loads(s.payload)
     attrs = _attributes(payload.get("attributes", []))
-    duration = (s.end_ns - s.start_ns) / 1e6 if s.end_ns else None
     view = SpanView(
         span_id=s.span_id, parent_id=s.parent_span_id, name=s.name or "", span_type=s.span_type or "UNKNOWN",
-        status=s.status or "UNSET", depth=depth, start_ms=(s.start_ns - start) / 1e6, duration_ms=duration,
-        offset_pct=round(100.0 * (s.start_ns - start) / total, 3),
-        width_pct=max(round(100.0 * ((s.end_ns or s.start_ns) - s.start_ns) / total, 3), 0.3),
+        status=s.status or "UNSET", depth=0, start_ms=0.0,
+        duration_ms=(s.end_ns - s.start_ns) / 1e6 if s.end_ns else None, offset_pct=0.0, width_pct=0.0,
         status_message=(payload.get("status") or {}).get("message", ""),
     )
     if tv.SPAN_INPUTS_ATTRIBUTE in attrs:

@@ -85,8 +85,19 @@ def span_payloads(session: Session, trace_pks: Sequence[int]) -> dict[int, list[
     return out
 
 
-def span_rows(session: Session, trace_pk: int) -> list[Span]:
-    return list(session.scalars(select(Span).where(Span.trace_pk == trace_pk).order_by(Span.start_ns, Span.span_id)))
+def span_index(session: Session, trace_pk: int) -> list:
+    """The trace's spans without their payloads (id, parent, name, type, status, times)."""
+    return session.execute(
+        select(Span.span_id, Span.parent_span_id, Span.name, Span.span_type, Span.status, Span.start_ns, Span.end_ns)
+        .where(Span.trace_pk == trace_pk)
+    ).all()
+
+
+def get_span(session: Session, trace_pk: int, span_id: str) -> Span:
+    span = session.get(Span, (trace_pk, span_id))
+    if span is None:
+        raise ResourceDoesNotExist(f"Span {span_id} is not found.")
+    return span
 
 
 def batch_get(session: Session, project_id: str, trace_ids: Any) -> list[TraceData]:

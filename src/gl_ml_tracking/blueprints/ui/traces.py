@@ -17,6 +17,7 @@ STATE_BADGES = {"OK": "success", "ERROR": "danger", "IN_PROGRESS": "info", "STAT
 def register(bp) -> None:
     add_page(bp, "/ml/experiments/<int:iid>/traces", "experiment_traces", experiment_traces)
     add_page(bp, "/ml/traces/<trace_id>", "trace", trace_page)
+    add_page(bp, "/ml/traces/<trace_id>/spans/<span_id>", "trace_span", span_page)
 
 
 def experiment_traces(ctx: PageContext, iid: int):
@@ -47,7 +48,7 @@ def experiment_traces(ctx: PageContext, iid: int):
 def trace_page(ctx: PageContext, trace_id: str):
     data = traces.get_trace_data(ctx.session, ctx.project_id, trace_id)
     experiment = q.find_experiment(ctx.session, ctx.project_id, data.experiment_iid)
-    spans = trace_view.span_tree(traces.span_rows(ctx.session, data.trace.id))
+    spans = trace_view.span_tree(traces.span_index(ctx.session, data.trace.id))
     return render(
         "trace.html",
         data=data,
@@ -58,6 +59,17 @@ def trace_page(ctx: PageContext, trace_id: str):
         badges=STATE_BADGES,
         value_of=trace_view.assessment_value,
     )
+
+
+def span_page(ctx: PageContext, trace_id: str, span_id: str):
+    """One span's inputs, outputs, attributes and events: the trace page loads it into
+    the span's row when opened (``?fragment=1``), or shows it as a page of its own."""
+    data = traces.get_trace_data(ctx.session, ctx.project_id, trace_id)
+    span = trace_view.span_detail(traces.get_span(ctx.session, data.trace.id, span_id))
+    if request.args.get("fragment"):
+        return render("_trace_span.html", s=span, trace=data.trace)
+    experiment = q.find_experiment(ctx.session, ctx.project_id, data.experiment_iid)
+    return render("trace_span.html", s=span, trace=data.trace, experiment=experiment)
 
 
 def linked_traces(session, project_id: str, run) -> dict:
