@@ -107,22 +107,33 @@ def log_spans(session: Session, project_id: str, experiment_id: Any, request: Ex
                     raise InvalidParameter("Invalid span: trace_id must be 16 bytes and span_id 8 bytes.")
                 by_trace[tv.trace_id_from_otel(span.trace_id)].append(_span_row(span))
     count = 0
-    insert = dialect_insert(session)
+    upsert = _span_upsert(session)
     for trace_id, rows in by_trace.items():
         start_ms = min(r["start_ns"] for r in rows) // 1_000_000
         pk = ensure_trace(session, project_id, experiment, trace_id, start_ms)
         values = [{k: v for k, v in r.items() if not k.startswith("_")} | {"trace_pk": pk} for r in rows]
-        stmt = insert(Span)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[Span.trace_pk, Span.span_id],
-            set_={c: stmt.excluded[c] for c in ("parent_span_id", "name", "span_type", "status", "start_ns", "end_ns", "payload")},
-        )
-        session.execute(stmt, values)
+        session.execute(upsert, values)
         count += len(values)
         root = next((r for r in rows if r["parent_span_id"] is None), None)
         if root is not None:
             _fill_from_root(session, pk, root)
     return count
+
+
+_SPAN_UPSERT: dict[str, Any] = {}
+
+
+def _span_upsert(session: Session) -> Any:
+    """INSERT .. ON CONFLICT (trace, span) DO UPDATE, built once per dialect (building
+    it cost more than running it)."""
+    name = session.get_bind().dialect.name
+    if name not in _SPAN_UPSERT:
+        stmt = dialect_insert(session)(Span)
+        _SPAN_UPSERT[name] = stmt.on_conflict_do_update(
+            index_elements=[Span.trace_pk, Span.span_id],
+            set_={c: stmt.excluded[c] for c in ("parent_span_id", "name", "span_type", "status", "start_ns", "end_ns", "payload")},
+        )
+    return _SPAN_UPSERT[name]
 
 
 def _fill_from_root(session: Session, pk: int, root: dict) -> None:
