@@ -230,3 +230,28 @@ def test_deleted_experiment_hides_traces_and_purge_removes_them(forge, mlflow_cl
         session = get_state(forge.app).session
         assert session.query(Trace).filter(Trace.trace_id == trace_id).count() == 0
         assert session.query(Span).count() == session.query(Span).join(Trace, Trace.id == Span.trace_pk).count()
+
+
+def test_issues_create_get_update_search(forge, mlflow_client):
+    from mlflow.entities.issue import IssueSeverity, IssueStatus
+    from mlflow.tracking._tracking_service.utils import _get_store
+
+    store = _get_store()
+    exp_id = mlflow.set_experiment(_name("issues")).experiment_id
+    low = store.create_issue(exp_id, "slow answers", "p95 over 5 s", severity=IssueSeverity.LOW, categories=["latency"])
+    high = store.create_issue(exp_id, "wrong math", "6x7 is not 41", severity=IssueSeverity.HIGH,
+                              root_causes=["prompt"], source_run_id="a" * 32)
+    got = store.get_issue(high.issue_id)
+    assert (got.name, got.severity, got.root_causes, got.experiment_id) == ("wrong math", IssueSeverity.HIGH, ["prompt"], exp_id)
+    updated = store.update_issue(low.issue_id, status=IssueStatus.RESOLVED, description="fixed by caching")
+    assert updated.status == IssueStatus.RESOLVED and updated.description == "fixed by caching"
+    assert [i.issue_id for i in store.search_issues(experiment_id=exp_id)] == [high.issue_id, low.issue_id]
+    assert [i.issue_id for i in store.search_issues(experiment_id=exp_id, filter_string="status = 'resolved'")] == [low.issue_id]
+    page = store.search_issues(experiment_id=exp_id, max_results=1)
+    assert [i.issue_id for i in page] == [high.issue_id] and page.token
+    assert [i.issue_id for i in store.search_issues(experiment_id=exp_id, max_results=1, page_token=page.token)] == [low.issue_id]
+    other = requests.get(forge.tracking_uri(2) + f"/api/3.0/mlflow/issues/{high.issue_id}", headers=_auth(forge.owner_token))
+    assert other.status_code == 404
+    bad = requests.post(forge.tracking_uri(1) + "/api/3.0/mlflow/issues/search", json={"filter_string": "name = 'x'"},
+                        headers=_auth(forge.owner_token))
+    assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"

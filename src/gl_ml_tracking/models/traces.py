@@ -107,3 +107,28 @@ class TraceRunLink(Base):
 
     trace_pk: Mapped[int] = mapped_column(BigId, ForeignKey(Trace.id, ondelete="CASCADE"), primary_key=True)
     run_id: Mapped[int] = mapped_column(BigId, ForeignKey(Run.id, ondelete="CASCADE"), primary_key=True)
+
+
+class TraceIssue(Base):
+    """An issue found in an experiment's traces (MLflow 3's issues API)."""
+
+    __tablename__ = TABLE_PREFIX + "trace_issues"
+    __table_args__ = (
+        UniqueConstraint("project_id", "issue_id", name="uq_glml_trace_issues_project_id"),
+        Index("ix_glml_trace_issues_experiment", "experiment_id", "created_time"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    issue_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    experiment_id: Mapped[int] = mapped_column(BigId, ForeignKey(Experiment.id, ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(250), nullable=False)
+    description: Mapped[Optional[str]] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32), nullable=False)
+    severity: Mapped[Optional[str]] = mapped_column(String(32))
+    root_causes: Mapped[Optional[str]] = mapped_column(Text)  # JSON list
+    categories: Mapped[Optional[str]] = mapped_column(Text)  # JSON list
+    source_run_id: Mapped[Optional[str]] = mapped_column(String(32))
+    created_by: Mapped[Optional[str]] = mapped_column(String(250))
+    created_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    last_update_time: Mapped[int] = mapped_column(BigInteger, nullable=False)

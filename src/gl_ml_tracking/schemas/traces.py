@@ -123,3 +123,35 @@ class UpdateAssessment(Schema):
 
 class AssessmentIdOnly(Schema):
     """GetAssessment, DeleteAssessment: the ids are in the path."""
+
+
+# -- issues (issues.proto) ----------------------------------------------------------
+class CreateIssue(Schema):
+    experiment_id = text()
+    name = string()
+    description = string()
+    status = string()
+    severity = string()
+    root_causes = list_of(string())
+    source_run_id = string()
+    created_by = string()
+    categories = list_of(string())
+
+
+class UpdateIssue(Schema):
+    name = string()
+    description = string()
+    status = string()
+    severity = string()
+
+
+class IssueIdOnly(Schema):
+    """GetIssue: the id is in the path."""
+
+
+class SearchIssues(Schema):
+    experiment_id = text()
+    filter_string = string()
+    max_results = int64()
+    page_token = string()
+    include_trace_count = fields.Boolean()

@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter, ResourceDoesNotExist
-from ..models import ACTIVE, Assessment, Experiment, Run, Span, Trace, TraceMetadata, TraceRunLink, TraceTag
+from ..models import ACTIVE, Assessment, Experiment, Run, Span, Trace, TraceIssue, TraceMetadata, TraceRunLink, TraceTag
 from . import lookups
 from . import trace_values as tv
 from .common import dialect_insert
@@ -176,6 +176,7 @@ def purge_experiment_traces(session: Session, project_id: str, experiment_pk: in
     """Every trace of an experiment being deleted for good (its spans are rows: nothing in storage)."""
     _delete_pks(session, list(session.scalars(
         select(Trace.id).where(Trace.project_id == project_id, Trace.experiment_id == experiment_pk))))
+    session.execute(delete(TraceIssue).where(TraceIssue.project_id == project_id, TraceIssue.experiment_id == experiment_pk))
 
 
 # -- runs ---------------------------------------------------------------------------

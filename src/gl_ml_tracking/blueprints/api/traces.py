@@ -8,7 +8,7 @@ from flask import Response
 from ...errors import InvalidParameter
 from ...schemas import traces as req
 from ...schemas.trace_json import assessment_json, trace_info_json, trace_info_v2_json, trace_text
-from ...services import assessments, trace_ingest, trace_search, traces
+from ...services import assessments, trace_ingest, trace_issues, trace_search, traces
 from .framework import EXPERIMENTS_READ, EXPERIMENTS_WRITE, MLFLOW_PREFIX, ApiContext, Routes
 
 routes = Routes()  # gathered by blueprints/api/__init__.py
@@ -164,6 +164,30 @@ def update_assessment(ctx: ApiContext):
 def delete_assessment(ctx: ApiContext):
     assessments.delete_one(ctx.session, ctx.project_id, ctx.get("trace_id"), ctx.get("assessment_id"))
     return {}
+
+
+
+# -- issues -------------------------------------------------------------------------
+@route("issues", "POST", EXPERIMENTS_WRITE, req.CreateIssue)
+def create_issue(ctx: ApiContext):
+    return {"issue": trace_issues.issue_json(*trace_issues.create(ctx.session, ctx.project_id, ctx.args))}
+
+
+@route("issues/search", "POST", EXPERIMENTS_READ, req.SearchIssues)
+def search_issues(ctx: ApiContext):
+    found, token = trace_issues.search(ctx.session, ctx.project_id, ctx.get("experiment_id"), ctx.get("filter_string"),
+                                       ctx.get("max_results"), ctx.get("page_token"))
+    return _page(found, token, "issues", lambda pair: trace_issues.issue_json(*pair))
+
+
+@route("issues/<issue_id>", "GET", EXPERIMENTS_READ, req.IssueIdOnly)
+def get_issue(ctx: ApiContext):
+    return {"issue": trace_issues.issue_json(*trace_issues.get(ctx.session, ctx.project_id, ctx.get("issue_id")))}
+
+
+@route("issues/<issue_id>", "PATCH", EXPERIMENTS_WRITE, req.UpdateIssue)
+def update_issue(ctx: ApiContext):
+    return {"issue": trace_issues.issue_json(*trace_issues.update(ctx.session, ctx.project_id, ctx.get("issue_id"), ctx.args))}
 
 
 __all__ = ["routes", "MLFLOW_PREFIX", "V3_PREFIX"]

@@ -94,9 +94,29 @@ def upgrade():
                                             ondelete='CASCADE'),
                     sa.PrimaryKeyConstraint('trace_pk', 'run_id', name=op.f('pk_glml_trace_run_links')))
     op.create_index('ix_glml_trace_run_links_run', 'glml_trace_run_links', ['run_id', 'trace_pk'])
+    op.create_table('glml_trace_issues',
+                    sa.Column('id', BIG_ID, autoincrement=True, nullable=False),
+                    sa.Column('project_id', sa.String(length=64), nullable=False),
+                    sa.Column('issue_id', sa.String(length=64), nullable=False),
+                    sa.Column('experiment_id', BIG_ID, nullable=False),
+                    sa.Column('name', sa.String(length=250), nullable=False),
+                    sa.Column('description', sa.Text(), nullable=True),
+                    sa.Column('status', sa.String(length=32), nullable=False),
+                    sa.Column('severity', sa.String(length=32), nullable=True),
+                    sa.Column('root_causes', sa.Text(), nullable=True),
+                    sa.Column('categories', sa.Text(), nullable=True),
+                    sa.Column('source_run_id', sa.String(length=32), nullable=True),
+                    sa.Column('created_by', sa.String(length=250), nullable=True),
+                    sa.Column('created_time', sa.BigInteger(), nullable=False),
+                    sa.Column('last_update_time', sa.BigInteger(), nullable=False),
+                    sa.ForeignKeyConstraint(['experiment_id'], ['glml_experiments.id'],
+                                            name=op.f('fk_glml_trace_issues_experiment_id_glml_experiments'), ondelete='CASCADE'),
+                    sa.PrimaryKeyConstraint('id', name=op.f('pk_glml_trace_issues')),
+                    sa.UniqueConstraint('project_id', 'issue_id', name='uq_glml_trace_issues_project_id'))
+    op.create_index('ix_glml_trace_issues_experiment', 'glml_trace_issues', ['experiment_id', 'created_time'])
 
 
 def downgrade():
-    for table in ('glml_trace_run_links', 'glml_trace_assessments', 'glml_trace_spans', 'glml_trace_metadata',
+    for table in ('glml_trace_issues', 'glml_trace_run_links', 'glml_trace_assessments', 'glml_trace_spans', 'glml_trace_metadata',
                   'glml_trace_tags', 'glml_traces'):
         op.drop_table(table)
