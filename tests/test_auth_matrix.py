@@ -260,7 +260,7 @@ class Endpoint:
 # GET is a mutation. Used to check each route's declared access.
 READ_ONLY_POSTS = {"experiments/search", "runs/search", "logged-models/search", "registered-models/search",
                    "model-versions/search", "registered-models/get-latest-versions"}
-READ_ONLY_POSTS |= {"traces/search", "traces/batchGetInfos"}  # MLflow 3 tracing
+READ_ONLY_POSTS |= {"traces/search", "traces/batchGetInfos", "traces/metrics", "issues/search"}  # MLflow 3 tracing
 
 
 def discover_endpoints(app) -> list[Endpoint]:

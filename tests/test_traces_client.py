@@ -255,3 +255,29 @@ def test_issues_create_get_update_search(forge, mlflow_client):
     bad = requests.post(forge.tracking_uri(1) + "/api/3.0/mlflow/issues/search", json={"filter_string": "name = 'x'"},
                         headers=_auth(forge.owner_token))
     assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_trace_metrics(forge, mlflow_client):
+    from mlflow.entities.trace_metrics import AggregationType, MetricAggregation, MetricViewType
+    from mlflow.tracing.constant import TraceMetricKey
+
+    from mlflow.tracking._tracking_service.utils import _get_store
+
+    client, store = mlflow_client, _get_store()
+    exp_id = mlflow.set_experiment(_name("metrics")).experiment_id
+    t0 = 1_700_000_000_000
+    for i, (status, duration) in enumerate([("OK", 100), ("OK", 300), ("ERROR", 200)]):
+        root = client.start_trace("metric-trace", experiment_id=exp_id, start_time_ns=(t0 + i * 1000) * 1_000_000)
+        client.end_trace(root.trace_id, status=status, end_time_ns=(t0 + i * 1000 + duration) * 1_000_000)
+    mlflow.flush_trace_async_logging()
+    points = store.query_trace_metrics(
+        experiment_ids=[exp_id], view_type=MetricViewType.TRACES, metric_name=TraceMetricKey.LATENCY,
+        aggregations=[MetricAggregation(AggregationType.AVG), MetricAggregation(AggregationType.MAX),
+                      MetricAggregation(AggregationType.PERCENTILE, 50.0)],
+        dimensions=["trace_status"])
+    by_status = {p.dimensions["trace_status"]: p.values for p in points}
+    assert by_status["OK"]["AVG"] == 200 and by_status["OK"]["MAX"] == 300 and by_status["ERROR"]["P50.0"] == 200
+    counts = store.query_trace_metrics(
+        experiment_ids=[exp_id], view_type=MetricViewType.TRACES, metric_name=TraceMetricKey.TRACE_COUNT,
+        aggregations=[MetricAggregation(AggregationType.COUNT)], filters=["trace.status = 'OK'"])
+    assert [p.values["COUNT"] for p in counts] == [2]

@@ -155,3 +155,22 @@ class SearchIssues(Schema):
     max_results = int64()
     page_token = string()
     include_trace_count = fields.Boolean()
+
+
+class MetricAggregationIn(Schema):
+    aggregation_type = string()
+    percentile_value = fields.Float()
+
+
+class QueryTraceMetrics(Schema):
+    experiment_ids = list_of(text())
+    view_type = string()
+    metric_name = string()
+    aggregations = list_of(fields.Nested(MetricAggregationIn))
+    dimensions = list_of(string())
+    filters = list_of(string())
+    time_interval_seconds = int64()
+    start_time_ms = int64()
+    end_time_ms = int64()
+    max_results = int64()
+    page_token = string()

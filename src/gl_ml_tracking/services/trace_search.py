@@ -30,7 +30,7 @@ from . import trace_values as tv
 from . import validation as v
 from .traces import TraceData, load_data
 
-__all__ = ["search", "parse_filter", "TOKEN_KIND"]
+__all__ = ["search", "parse_filter", "filter_condition", "TOKEN_KIND"]
 
 TOKEN_KIND = "traces"
 DEFAULT_MAX_RESULTS = 100
@@ -96,6 +96,12 @@ _GRAMMAR = _TraceGrammar()
 
 def parse_filter(filter_string: Optional[str]) -> Optional[Node]:
     return _GRAMMAR.parse_filter(filter_string or None)
+
+
+def filter_condition(session: Session, filter_string: Optional[str]):
+    """The SQL condition on ``Trace`` of a trace filter (None for an empty one)."""
+    node = parse_filter(filter_string)
+    return None if node is None else compile_filter(node, Dialect(session, Trace), _leaf)
 
 
 def _key_value(model: Any, key: str, op: str, value: Any, d: Dialect):

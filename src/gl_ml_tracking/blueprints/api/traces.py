@@ -8,7 +8,7 @@ from flask import Response
 from ...errors import InvalidParameter
 from ...schemas import traces as req
 from ...schemas.trace_json import assessment_json, trace_info_json, trace_info_v2_json, trace_text
-from ...services import assessments, trace_ingest, trace_issues, trace_search, traces
+from ...services import assessments, trace_ingest, trace_issues, trace_metrics, trace_search, traces
 from .framework import EXPERIMENTS_READ, EXPERIMENTS_WRITE, MLFLOW_PREFIX, ApiContext, Routes
 
 routes = Routes()  # gathered by blueprints/api/__init__.py
@@ -188,6 +188,12 @@ def get_issue(ctx: ApiContext):
 @route("issues/<issue_id>", "PATCH", EXPERIMENTS_WRITE, req.UpdateIssue)
 def update_issue(ctx: ApiContext):
     return {"issue": trace_issues.issue_json(*trace_issues.update(ctx.session, ctx.project_id, ctx.get("issue_id"), ctx.args))}
+
+
+
+@route("traces/metrics", "POST", EXPERIMENTS_READ, req.QueryTraceMetrics)
+def query_trace_metrics(ctx: ApiContext):
+    return {"data_points": trace_metrics.query(ctx.session, ctx.project_id, ctx.args)}
 
 
 __all__ = ["routes", "MLFLOW_PREFIX", "V3_PREFIX"]
