@@ -712,3 +712,8 @@ WORKLOADS: dict[str, Callable[[Bench], None]] = {
     "artifacts": w_artifacts,
     "pages": w_pages,
 }
+
+# MLflow 3 tracing (benchmarks/trace_workloads.py)
+from .trace_workloads import w_traces  # noqa: E402
+
+WORKLOADS["traces"] = w_traces

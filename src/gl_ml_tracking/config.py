@@ -97,6 +97,8 @@ DEFAULTS: dict[str, object] = {
     "GL_ML_TRACKING_WEBHOOKS_BATCH": 20,
     # Days finished deliveries are kept (`flask ml-tracking webhooks prune`).
     "GL_ML_TRACKING_WEBHOOKS_RETENTION_DAYS": 30,
+    # Largest OTLP span export (POST <tracking URI>/v1/traces) accepted (bytes); 413 past it.
+    "GL_ML_TRACKING_MAX_TRACE_BODY": 64 * 1024**2,
 }
 
 

@@ -39,3 +39,8 @@ from .webhooks import Webhook, WebhookDelivery, WebhookDeliveryAttempt, WebhookE
 metadata = Base.metadata
 
 __all__ = [name for name in dir() if not name.startswith("_")]
+
+# MLflow 3 traces (issue 15)
+from .traces import Assessment, Span, Trace, TraceIssue, TraceMetadata, TraceRunLink, TraceTag  # noqa: E402
+
+__all__ += ["Assessment", "Span", "Trace", "TraceIssue", "TraceMetadata", "TraceRunLink", "TraceTag"]

@@ -37,15 +37,17 @@ from ..models import (
     RunInput,
     RunOutput,
     RunTag,
+    TraceRunLink,
 )
 from . import datasets as genai_datasets, scorers as genai_scorers  # GenAI rows of an experiment
 from . import gc
+from .traces import purge_experiment_traces
 
 
 def _delete_runs(session: Session, project_id: str, run_ids: Any) -> None:
     """Delete runs and everything logged to them; ``run_ids`` is a list or a
     scalar subquery of run primary keys (never loaded into memory)."""
-    for table in (Metric, LatestMetric, Param, RunTag, RunInput, RunOutput):
+    for table in (Metric, LatestMetric, Param, RunTag, RunInput, RunOutput, TraceRunLink):
         session.execute(delete(table).where(table.run_id.in_(run_ids)).execution_options(synchronize_session=False))
     # Children outlive their parent, as with MLflow (the parent tag stays, the link goes).
     session.execute(
@@ -79,6 +81,7 @@ def purge_experiment(session: Session, project_id: str, experiment: Experiment) 
             f"Experiment {experiment.iid} is not in the trash: delete it before deleting it permanently.")
     gc.delete_experiment_files(session, project_id, experiment.iid)
     pk = experiment.id
+    purge_experiment_traces(session, project_id, pk)
     run_ids = select(Run.id).where(Run.project_id == project_id, Run.experiment_id == pk).scalar_subquery()
     _delete_runs(session, project_id, run_ids)
     model_ids = select(LoggedModel.id).where(LoggedModel.project_id == project_id, LoggedModel.experiment_id == pk)

@@ -14,6 +14,7 @@ from . import artifacts, logged_models, openapi_doc, registry, tracking
 from . import datasets, scorers  # GenAI evaluation datasets and registered scorers (MLflow 3)
 from . import legacy_artifacts  # issue 16
 from . import webhooks  # issue 16
+from . import trace_protocol, traces  # MLflow 3 tracing
 from .framework import MLFLOW_API, RouteSpec, make_view
 
 # Browsers follow MLflow's "View run" links without a token: pages browse as anonymous.
@@ -23,7 +24,8 @@ BROWSER_READ = Access((READ_MODEL_EXPERIMENTS,), authenticate=False)
 def api_routes() -> list[RouteSpec]:
     """Every MLflow endpoint the blueprint serves, in declaration order (the source of
     its rules and of its OpenAPI document)."""
-    declared = [spec for module in (tracking, artifacts, logged_models, registry, legacy_artifacts, webhooks)
+    declared = [spec for module in (tracking, artifacts, logged_models, registry, legacy_artifacts, webhooks,
+                                    traces, trace_protocol)
                 for spec in module.routes]
     declared += [spec for module in (datasets, scorers) for spec in module.routes]
     return declared + list(openapi_doc.document_routes(declared))

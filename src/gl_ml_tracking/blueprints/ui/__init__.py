@@ -24,6 +24,7 @@ from . import datasets as dataset_pages  # GenAI evaluation datasets
 from . import prompts  # issue 16
 from . import experiment_charts, model_pages
 from . import webhooks  # issue 16
+from . import traces  # MLflow 3 tracing pages
 from .support import (
     BP_NAME,
     STATIC_BP_NAME,
@@ -76,6 +77,6 @@ def make_blueprint() -> Blueprint:
         module.register(bp)
     editing.register(bp)
     dataset_pages.register(bp)
-    for module in (experiment_charts, model_pages, webhooks):  # charts panel, model pages, webhooks
+    for module in (experiment_charts, model_pages, webhooks, traces):  # charts, model pages, webhooks, traces
         module.register(bp)
     return bp

@@ -27,6 +27,7 @@ from ...services.uris import experiment_package_name, run_artifact_uri
 from ...http.args import int_arg
 from ...http.files import file_response
 from ...http.pipeline import Surface
+from .traces import linked_traces
 from .support import (
     PAGES,
     PageContext,
@@ -168,6 +169,7 @@ def run_page(ctx: PageContext, iid: int):
         model_names=model_names,
         logged_model_names=sorted({m.name for m in logged_models}),
         is_active=run.lifecycle_stage == ACTIVE,
+        **linked_traces(session, ctx.project_id, run),
     )
 
 

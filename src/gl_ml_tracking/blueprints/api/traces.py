@@ -1,0 +1,199 @@
+"""MLflow 3 trace endpoints: start/end, get (info, full trace, batch), search, tags,
+delete, link to runs, assessments. Each is served under ``/api/2.0/mlflow/`` and
+``/api/3.0/mlflow/`` (the client uses both) and MLflow's UI ``/ajax-api/`` prefix."""
+from __future__ import annotations
+
+from flask import Response
+
+from ...errors import InvalidParameter
+from ...schemas import traces as req
+from ...schemas.trace_json import assessment_json, trace_info_json, trace_info_v2_json, trace_text
+from ...services import assessments, trace_ingest, trace_issues, trace_metrics, trace_search, traces
+from .framework import EXPERIMENTS_READ, EXPERIMENTS_WRITE, MLFLOW_PREFIX, ApiContext, Routes
+
+routes = Routes()  # gathered by blueprints/api/__init__.py
+V3_PREFIX = "/api/3.0/mlflow/"
+
+
+def route(path, methods, access, schema):
+    """Declare ``path`` under both API versions."""
+    def decorate(view):
+        routes.route(path, methods, access, schema=schema)(view)
+        routes.route(path, methods, access, schema=schema, prefix=V3_PREFIX)(view)
+        return view
+
+    return decorate
+
+
+def _info(ctx: ApiContext, trace_id) -> dict:
+    return trace_info_json(traces.get_trace_data(ctx.session, ctx.project_id, trace_id))
+
+
+# -- start / end ----------------------------------------------------------------------
+@route("traces", "POST", EXPERIMENTS_WRITE, req.StartTrace)
+def start_trace(ctx: ApiContext):
+    trace = ctx.get("trace")
+    if trace is not None:  # StartTraceV3
+        if not isinstance(trace, dict):
+            raise InvalidParameter("Invalid value for parameter 'trace'.")
+        info = trace.get("trace_info")
+        trace_ingest.start_trace(ctx.session, ctx.project_id, info)
+        return {"trace": {"trace_info": _info(ctx, info["trace_id"])}}
+    pk = trace_ingest.start_trace_v2(ctx.session, ctx.project_id, ctx.get("experiment_id"), ctx.get("timestamp_ms"),
+                                     ctx.get("request_metadata"), ctx.get("tags"))
+    trace_id = traces.trace_id_of(ctx.session, pk)
+    return {"trace_info": trace_info_v2_json(traces.get_trace_data(ctx.session, ctx.project_id, trace_id))}
+
+
+@route("traces/<request_id>", "PATCH", EXPERIMENTS_WRITE, req.EndTraceV2)
+def end_trace(ctx: ApiContext):
+    trace, _ = traces.get_trace_row(ctx.session, ctx.project_id, ctx.get("request_id"))
+    trace_ingest.end_trace_v2(ctx.session, trace, ctx.get("timestamp_ms"), ctx.get("status"),
+                              ctx.get("request_metadata"), ctx.get("tags"))
+    return {"trace_info": trace_info_v2_json(traces.get_trace_data(ctx.session, ctx.project_id, trace.trace_id))}
+
+
+# -- reads ----------------------------------------------------------------------------
+@route("traces/<trace_id>", "GET", EXPERIMENTS_READ, req.TraceIdOnly)
+def get_trace_info(ctx: ApiContext):
+    return {"trace": {"trace_info": _info(ctx, ctx.get("trace_id"))}}
+
+
+@route("traces/<request_id>/info", "GET", EXPERIMENTS_READ, req.TraceIdOnly)
+def get_trace_info_v2(ctx: ApiContext):
+    return {"trace_info": trace_info_v2_json(traces.get_trace_data(ctx.session, ctx.project_id, ctx.get("request_id")))}
+
+
+@route("traces/get", "GET", EXPERIMENTS_READ, req.GetTrace)
+def get_trace(ctx: ApiContext):
+    data = traces.get_trace_data(ctx.session, ctx.project_id, ctx.get("trace_id"))
+    spans = traces.span_payloads(ctx.session, [data.trace.id])[data.trace.id]
+    return Response('{"trace":' + trace_text(data, spans) + "}", mimetype="application/json")
+
+
+@route("traces/batchGet", "GET", EXPERIMENTS_READ, req.BatchGetTraces)
+def batch_get_traces(ctx: ApiContext):
+    datas = traces.batch_get(ctx.session, ctx.project_id, ctx.get_list("trace_ids"))
+    spans = traces.span_payloads(ctx.session, [d.trace.id for d in datas])
+    body = ",".join(trace_text(d, spans[d.trace.id]) for d in datas)
+    return Response('{"traces":[' + body + "]}", mimetype="application/json")
+
+
+@route("traces/batchGetInfos", "POST", EXPERIMENTS_READ, req.BatchGetTraces)
+def batch_get_trace_infos(ctx: ApiContext):
+    datas = traces.batch_get(ctx.session, ctx.project_id, ctx.get_list("trace_ids"))
+    return {"trace_infos": [trace_info_json(d) for d in datas]}
+
+
+def _search(ctx: ApiContext, experiment_ids) -> tuple[list, str]:
+    return trace_search.search(ctx.session, ctx.project_id, experiment_ids, filter_string=ctx.get("filter"),
+                               max_results=ctx.get("max_results"), order_by=ctx.get_list("order_by"),
+                               page_token=ctx.get("page_token") or None)
+
+
+def _page(datas: list, token, key: str, render) -> dict:
+    result: dict = {key: [render(d) for d in datas]}
+    if token:
+        result["next_page_token"] = token
+    return result
+
+
+@route("traces/search", "POST", EXPERIMENTS_READ, req.SearchTraces)
+def search_traces(ctx: ApiContext):
+    ids = [((loc or {}).get("mlflow_experiment") or {}).get("experiment_id") for loc in ctx.get_list("locations")]
+    return _page(*_search(ctx, [i for i in ids if i is not None] + ctx.get_list("experiment_ids")), "traces", trace_info_json)
+
+
+@route("traces", "GET", EXPERIMENTS_READ, req.SearchTraces)
+def search_traces_v2(ctx: ApiContext):
+    return _page(*_search(ctx, ctx.get_list("experiment_ids")), "traces", trace_info_v2_json)
+
+
+# -- writes ---------------------------------------------------------------------------
+@route("traces/<trace_id>/tags", "PATCH", EXPERIMENTS_WRITE, req.SetTraceTag)
+def set_trace_tag(ctx: ApiContext):
+    traces.set_tag(ctx.session, ctx.project_id, ctx.get("trace_id"), ctx.get("key"), ctx.get("value"))
+    return {}
+
+
+@route("traces/<trace_id>/tags", "DELETE", EXPERIMENTS_WRITE, req.DeleteTraceTag)
+def delete_trace_tag(ctx: ApiContext):
+    traces.delete_tag(ctx.session, ctx.project_id, ctx.get("trace_id"), ctx.get("key"))
+    return {}
+
+
+@route("traces/delete-traces", "POST", EXPERIMENTS_WRITE, req.DeleteTraces)
+def delete_traces(ctx: ApiContext):
+    deleted = traces.delete_traces(ctx.session, ctx.project_id, ctx.get("experiment_id"),
+                                   max_timestamp_millis=ctx.get("max_timestamp_millis"),
+                                   max_traces=ctx.get("max_traces"), trace_ids=ctx.get_list("request_ids"))
+    return {"traces_deleted": deleted}
+
+
+@route("traces/link-to-run", "POST", EXPERIMENTS_WRITE, req.LinkTracesToRun)
+def link_traces_to_run(ctx: ApiContext):
+    traces.link_to_run(ctx.session, ctx.project_id, ctx.get_list("trace_ids"), ctx.get("run_id"))
+    return {}
+
+
+# -- assessments ----------------------------------------------------------------------
+@route("traces/<trace_id>/assessments", "POST", EXPERIMENTS_WRITE, req.CreateAssessment)
+def create_assessment(ctx: ApiContext):
+    data = dict(ctx.get("assessment") or {})
+    data.setdefault("trace_id", ctx.get("trace_id"))
+    if data.get("trace_id") != ctx.get("trace_id"):
+        raise InvalidParameter("The assessment's trace_id does not match the trace in the URL.")
+    row, trace_id = assessments.create(ctx.session, ctx.project_id, data)
+    return {"assessment": assessment_json(row, trace_id)}
+
+
+@route("traces/<trace_id>/assessments/<assessment_id>", "GET", EXPERIMENTS_READ, req.AssessmentIdOnly)
+def get_assessment(ctx: ApiContext):
+    row = assessments.get(ctx.session, ctx.project_id, ctx.get("trace_id"), ctx.get("assessment_id"))
+    return {"assessment": assessment_json(row, ctx.get("trace_id"))}
+
+
+@route("traces/<trace_id>/assessments/<assessment_id>", "PATCH", EXPERIMENTS_WRITE, req.UpdateAssessment)
+def update_assessment(ctx: ApiContext):
+    row = assessments.update_one(ctx.session, ctx.project_id, ctx.get("trace_id"), ctx.get("assessment_id"),
+                                 ctx.get("assessment"), ctx.get("update_mask"))
+    return {"assessment": assessment_json(row, ctx.get("trace_id"))}
+
+
+@route("traces/<trace_id>/assessments/<assessment_id>", "DELETE", EXPERIMENTS_WRITE, req.AssessmentIdOnly)
+def delete_assessment(ctx: ApiContext):
+    assessments.delete_one(ctx.session, ctx.project_id, ctx.get("trace_id"), ctx.get("assessment_id"))
+    return {}
+
+
+
+# -- issues -------------------------------------------------------------------------
+@route("issues", "POST", EXPERIMENTS_WRITE, req.CreateIssue)
+def create_issue(ctx: ApiContext):
+    return {"issue": trace_issues.issue_json(*trace_issues.create(ctx.session, ctx.project_id, ctx.args))}
+
+
+@route("issues/search", "POST", EXPERIMENTS_READ, req.SearchIssues)
+def search_issues(ctx: ApiContext):
+    found, token = trace_issues.search(ctx.session, ctx.project_id, ctx.get("experiment_id"), ctx.get("filter_string"),
+                                       ctx.get("max_results"), ctx.get("page_token"))
+    return _page(found, token, "issues", lambda pair: trace_issues.issue_json(*pair))
+
+
+@route("issues/<issue_id>", "GET", EXPERIMENTS_READ, req.IssueIdOnly)
+def get_issue(ctx: ApiContext):
+    return {"issue": trace_issues.issue_json(*trace_issues.get(ctx.session, ctx.project_id, ctx.get("issue_id")))}
+
+
+@route("issues/<issue_id>", "PATCH", EXPERIMENTS_WRITE, req.UpdateIssue)
+def update_issue(ctx: ApiContext):
+    return {"issue": trace_issues.issue_json(*trace_issues.update(ctx.session, ctx.project_id, ctx.get("issue_id"), ctx.args))}
+
+
+
+@route("traces/metrics", "POST", EXPERIMENTS_READ, req.QueryTraceMetrics)
+def query_trace_metrics(ctx: ApiContext):
+    return {"data_points": trace_metrics.query(ctx.session, ctx.project_id, ctx.args)}
+
+
+__all__ = ["routes", "MLFLOW_PREFIX", "V3_PREFIX"]

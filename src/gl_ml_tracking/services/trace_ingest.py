@@ -1,0 +1,240 @@
+"""Traces coming in: the client's spans over OTLP/HTTP (``POST <tracking URI>/v1/traces``)
+and its trace info (the V3 start-trace call, made when the trace ends, and the v2 pair).
+
+The two arrive in either order (the client's async queue has several workers): whichever
+comes first creates the trace row; spans fill in what the info has not said yet (name,
+state, duration, previews from the root span), the info has the last word. Spans are
+upserted by (trace, span id), so a retried export changes nothing.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any, Optional
+
+from google.protobuf.json_format import MessageToDict, ParseDict
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..errors import InvalidParameter
+from ..models import Experiment, Span, Trace, TraceMetadata, TraceTag
+from . import lookups
+from .assessments import create_for_trace
+from . import trace_values as tv
+from .common import dialect_insert, now_ms
+
+_STATUS_NAMES = {0: "UNSET", 1: "OK", 2: "ERROR"}
+
+
+# -- OTLP spans ---------------------------------------------------------------------
+def parse_otlp(body: bytes, content_type: str) -> ExportTraceServiceRequest:
+    request = ExportTraceServiceRequest()
+    try:
+        if "json" in (content_type or ""):
+            ParseDict(json.loads(body), request)
+        else:
+            request.ParseFromString(body)
+    except (DecodeError, ValueError, TypeError, RecursionError) as exc:
+        raise InvalidParameter(f"Invalid OTLP trace export request: {str(exc)[:200]}")
+    return request
+
+
+def _attribute(value: Any) -> Any:
+    """An OTLP AnyValue as a Python value."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [_attribute(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: _attribute(kv.value) for kv in value.kvlist_value.values}
+    return getattr(value, kind)
+
+
+def _span_row(span: Any) -> dict:
+    attrs = {a.key: a.value for a in span.attributes if a.key in (tv.SPAN_TYPE_ATTRIBUTE,)}
+    span_type = tv.json_text(_attribute(attrs[tv.SPAN_TYPE_ATTRIBUTE])) if tv.SPAN_TYPE_ATTRIBUTE in attrs else None
+    return {
+        "span_id": span.span_id.hex(),
+        "parent_span_id": span.parent_span_id.hex() or None,
+        "name": span.name[:500],
+        "span_type": (span_type or "")[:64] or None,
+        "status": _STATUS_NAMES.get(span.status.code, "UNSET"),
+        "start_ns": int(span.start_time_unix_nano),
+        "end_ns": int(span.end_time_unix_nano) or None,
+        "payload": json.dumps(MessageToDict(span, preserving_proto_field_name=True), separators=(",", ":")),
+        "_inputs": None,
+        "_outputs": None,
+        "_span": span,
+    }
+
+
+def _root_inputs_outputs(span: Any) -> tuple[Optional[str], Optional[str]]:
+    found = {}
+    for a in span.attributes:
+        if a.key in (tv.SPAN_INPUTS_ATTRIBUTE, tv.SPAN_OUTPUTS_ATTRIBUTE):
+            val = _attribute(a.value)
+            found[a.key] = val if isinstance(val, str) else json.dumps(val)
+    return found.get(tv.SPAN_INPUTS_ATTRIBUTE), found.get(tv.SPAN_OUTPUTS_ATTRIBUTE)
+
+
+def ensure_trace(session: Session, project_id: str, experiment: Experiment, trace_id: str, request_time: int) -> int:
+    """The trace row's id, created (IN_PROGRESS, not finalized) when missing."""
+    insert = dialect_insert(session)
+    session.execute(
+        insert(Trace)
+        .values(project_id=project_id, trace_id=trace_id, experiment_id=experiment.id, state="IN_PROGRESS",
+                request_time=request_time, finalized=False)
+        .on_conflict_do_nothing(index_elements=[Trace.project_id, Trace.trace_id])
+    )
+    return session.execute(
+        select(Trace.id).where(Trace.project_id == project_id, Trace.trace_id == trace_id)
+    ).scalar_one()
+
+
+def log_spans(session: Session, project_id: str, experiment_id: Any, request: ExportTraceServiceRequest) -> int:
+    """Store the spans of an OTLP export in ``experiment_id``; the number of spans stored."""
+    if experiment_id in (None, ""):
+        raise InvalidParameter("Missing the experiment: send its id in the X-MLflow-Experiment-Id header.")
+    experiment = lookups.get_active_experiment(session, project_id, experiment_id)
+    by_trace: dict[str, list[dict]] = defaultdict(list)
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                if len(span.trace_id) != 16 or len(span.span_id) != 8:
+                    raise InvalidParameter("Invalid span: trace_id must be 16 bytes and span_id 8 bytes.")
+                by_trace[tv.trace_id_from_otel(span.trace_id)].append(_span_row(span))
+    count = 0
+    upsert = _span_upsert(session)
+    for trace_id, rows in by_trace.items():
+        start_ms = min(r["start_ns"] for r in rows) // 1_000_000
+        pk = ensure_trace(session, project_id, experiment, trace_id, start_ms)
+        values = [{k: v for k, v in r.items() if not k.startswith("_")} | {"trace_pk": pk} for r in rows]
+        session.execute(upsert, values)
+        count += len(values)
+        root = next((r for r in rows if r["parent_span_id"] is None), None)
+        if root is not None:
+            _fill_from_root(session, pk, root)
+    return count
+
+
+_SPAN_UPSERT: dict[str, Any] = {}
+
+
+def _span_upsert(session: Session) -> Any:
+    """INSERT .. ON CONFLICT (trace, span) DO UPDATE, built once per dialect (building
+    it cost more than running it)."""
+    name = session.get_bind().dialect.name
+    if name not in _SPAN_UPSERT:
+        stmt = dialect_insert(session)(Span)
+        _SPAN_UPSERT[name] = stmt.on_conflict_do_update(
+            index_elements=[Span.trace_pk, Span.span_id],
+            set_={c: stmt.excluded[c] for c in ("parent_span_id", "name", "span_type", "status", "start_ns", "end_ns", "payload")},
+        )
+    return _SPAN_UPSERT[name]
+
+
+def _fill_from_root(session: Session, pk: int, root: dict) -> None:
+    """What the root span says of the trace, where the trace info has not spoken yet."""
+    inputs, outputs = _root_inputs_outputs(root["_span"])
+    state = {"OK": "OK", "ERROR": "ERROR"}.get(root["status"], "OK") if root["end_ns"] else "IN_PROGRESS"
+    duration = (root["end_ns"] - root["start_ns"]) // 1_000_000 if root["end_ns"] else None
+    session.execute(
+        update(Trace).where(Trace.id == pk, Trace.finalized.is_(False)).values(
+            name=root["name"][:250], state=state, execution_duration=duration,
+            request_time=root["start_ns"] // 1_000_000,
+            request_preview=tv.preview(inputs), response_preview=tv.preview(outputs),
+        )
+    )
+
+
+# -- trace info -----------------------------------------------------------------------
+def upsert_pairs(session: Session, model: Any, pk: int, pairs: dict[str, Optional[str]]) -> None:
+    """Set tags or metadata (``model``: TraceTag or TraceMetadata) of trace ``pk``."""
+    if not pairs:
+        return
+    insert = dialect_insert(session)
+    stmt = insert(model)
+    stmt = stmt.on_conflict_do_update(index_elements=[model.trace_pk, model.key], set_={"value": stmt.excluded.value})
+    session.execute(stmt, [{"trace_pk": pk, "key": k, "value": v} for k, v in pairs.items()])
+
+
+def _experiment_of(info: dict) -> Any:
+    location = info.get("trace_location") or {}
+    experiment = (location.get("mlflow_experiment") or {}) if isinstance(location, dict) else {}
+    return experiment.get("experiment_id") if isinstance(experiment, dict) else None
+
+
+def start_trace(session: Session, project_id: str, info: Any) -> int:
+    """The V3 start-trace call: the trace's final info. Returns the trace row's id."""
+    if not isinstance(info, dict):
+        raise InvalidParameter("Missing value for required parameter 'trace.trace_info'.")
+    trace_id = tv.validate_trace_id(info.get("trace_id"))
+    experiment = lookups.get_active_experiment(session, project_id, _experiment_of(info))
+    request_time = tv.timestamp_to_ms(info.get("request_time"), "request_time") or now_ms()
+    duration = tv.duration_to_ms(info.get("execution_duration"), "execution_duration")
+    state = tv.parse_state(info.get("state"))
+    tags = tv.string_map(info.get("tags"), "tags")
+    metadata = tv.string_map(info.get("trace_metadata"), "trace_metadata")
+    name = tags.pop(tv.TRACE_NAME_TAG, None)
+    for computed in (tv.SPANS_LOCATION_TAG, tv.ARTIFACT_LOCATION_TAG):
+        tags.pop(computed, None)
+    pk = ensure_trace(session, project_id, experiment, trace_id, request_time)
+    values = dict(
+        experiment_id=experiment.id, request_time=request_time, execution_duration=duration, state=state,
+        client_request_id=_optional(info.get("client_request_id"), 250),
+        request_preview=tv.preview(_optional(info.get("request_preview"))),
+        response_preview=tv.preview(_optional(info.get("response_preview"))), finalized=True,
+    )
+    if name is not None:
+        values["name"] = name[:250]
+    session.execute(update(Trace).where(Trace.id == pk).values(**values))
+    upsert_pairs(session, TraceTag, pk, tags)
+    upsert_pairs(session, TraceMetadata, pk, metadata)
+    assessments = info.get("assessments") or []
+    if assessments:
+        for item in assessments:
+            create_for_trace(session, project_id, pk, trace_id, item)
+    return pk
+
+
+def _optional(value: Any, limit: Optional[int] = None) -> Optional[str]:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidParameter(f"Invalid value {value!r}: expected a string.")
+    return value[:limit] if limit else value
+
+
+# -- v2 -----------------------------------------------------------------------------
+def start_trace_v2(session: Session, project_id: str, experiment_id: Any, timestamp_ms: Any,
+                   metadata: Any, tags: Any) -> int:
+    """The v2 start call: a new trace id, IN_PROGRESS."""
+    import uuid
+
+    experiment = lookups.get_active_experiment(session, project_id, experiment_id)
+    trace_id = "tr-" + uuid.uuid4().hex
+    pk = ensure_trace(session, project_id, experiment, trace_id, int(timestamp_ms or now_ms()))
+    tag_map = tv.string_map(tags, "tags")
+    name = tag_map.pop(tv.TRACE_NAME_TAG, None)
+    if name:
+        session.execute(update(Trace).where(Trace.id == pk).values(name=name[:250]))
+    upsert_pairs(session, TraceTag, pk, tag_map)
+    upsert_pairs(session, TraceMetadata, pk, tv.string_map(metadata, "request_metadata"))
+    return pk
+
+
+def end_trace_v2(session: Session, trace: Trace, timestamp_ms: Any, status: Any, metadata: Any, tags: Any) -> None:
+    end = int(timestamp_ms or now_ms())
+    trace.execution_duration = max(0, end - trace.request_time)
+    trace.state = tv.parse_state(status)
+    trace.finalized = True
+    tag_map = tv.string_map(tags, "tags")
+    name = tag_map.pop(tv.TRACE_NAME_TAG, None)
+    if name:
+        trace.name = name[:250]
+    upsert_pairs(session, TraceTag, trace.id, tag_map)
+    upsert_pairs(session, TraceMetadata, trace.id, tv.string_map(metadata, "request_metadata"))
+

@@ -1,0 +1,224 @@
+"""Traces of a project: get one or many (info, spans), tags, delete, link to runs.
+
+Every lookup starts from the project: a trace id of another project is "not found",
+exactly like one that does not exist. Traces of deleted experiments are hidden.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from ..errors import InvalidParameter, ResourceDoesNotExist
+from ..models import ACTIVE, Assessment, Experiment, Run, Span, Trace, TraceIssue, TraceMetadata, TraceRunLink, TraceTag
+from . import lookups
+from . import trace_values as tv
+from .common import dialect_insert
+from .trace_ingest import upsert_pairs
+
+MAX_BATCH_GET = 100
+MAX_LINK = 100
+MAX_DELETE = 10000
+
+
+@dataclass
+class TraceData:
+    """What a trace's info shows besides its row: the experiment's IID, tags, metadata, assessments."""
+
+    trace: Trace
+    experiment_iid: int
+    tags: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
+    assessments: list = field(default_factory=list)
+
+
+def _scoped(project_id: str):
+    return (
+        select(Trace, Experiment.iid)
+        .join(Experiment, Experiment.id == Trace.experiment_id)
+        .where(Trace.project_id == project_id, Experiment.lifecycle_stage == ACTIVE)
+    )
+
+
+def get_trace_row(session: Session, project_id: str, trace_id: Any) -> tuple[Trace, int]:
+    trace_id = tv.validate_trace_id(trace_id)
+    row = session.execute(_scoped(project_id).where(Trace.trace_id == trace_id)).one_or_none()
+    if row is None:
+        raise ResourceDoesNotExist(f"Trace with ID {trace_id} is not found.")
+    return row[0], row[1]
+
+
+def load_data(session: Session, rows: Sequence[tuple[Trace, int]]) -> list[TraceData]:
+    """The rows' tags, metadata and assessments, in three statements."""
+    datas = [TraceData(trace, iid) for trace, iid in rows]
+    by_pk = {d.trace.id: d for d in datas}
+    if not by_pk:
+        return datas
+    pks = list(by_pk)
+    for pk, key, value in session.execute(select(TraceTag.trace_pk, TraceTag.key, TraceTag.value).where(TraceTag.trace_pk.in_(pks))):
+        by_pk[pk].tags[key] = value
+    for pk, key, value in session.execute(
+        select(TraceMetadata.trace_pk, TraceMetadata.key, TraceMetadata.value).where(TraceMetadata.trace_pk.in_(pks))
+    ):
+        by_pk[pk].metadata[key] = value
+    for a in session.scalars(select(Assessment).where(Assessment.trace_pk.in_(pks)).order_by(Assessment.create_time, Assessment.id)):
+        by_pk[a.trace_pk].assessments.append(a)
+    return datas
+
+
+def get_trace_data(session: Session, project_id: str, trace_id: Any) -> TraceData:
+    return load_data(session, [get_trace_row(session, project_id, trace_id)])[0]
+
+
+def span_payloads(session: Session, trace_pks: Sequence[int]) -> dict[int, list[str]]:
+    """The stored spans (protobuf JSON text) of each trace, in start order."""
+    out: dict[int, list[str]] = {pk: [] for pk in trace_pks}
+    if not trace_pks:
+        return out
+    rows = session.execute(
+        select(Span.trace_pk, Span.payload).where(Span.trace_pk.in_(list(trace_pks))).order_by(Span.trace_pk, Span.start_ns, Span.span_id)
+    )
+    for pk, payload in rows:
+        out[pk].append(payload)
+    return out
+
+
+def span_index(session: Session, trace_pk: int) -> list:
+    """The trace's spans without their payloads (id, parent, name, type, status, times)."""
+    return session.execute(
+        select(Span.span_id, Span.parent_span_id, Span.name, Span.span_type, Span.status, Span.start_ns, Span.end_ns)
+        .where(Span.trace_pk == trace_pk)
+    ).all()
+
+
+def get_span(session: Session, trace_pk: int, span_id: str) -> Span:
+    span = session.get(Span, (trace_pk, span_id))
+    if span is None:
+        raise ResourceDoesNotExist(f"Span {span_id} is not found.")
+    return span
+
+
+def batch_get(session: Session, project_id: str, trace_ids: Any) -> list[TraceData]:
+    ids = [tv.validate_trace_id(t) for t in (trace_ids or [])]
+    if len(ids) > MAX_BATCH_GET:
+        raise InvalidParameter(f"At most {MAX_BATCH_GET} trace ids can be fetched at once, got {len(ids)}.")
+    if not ids:
+        return []
+    rows = session.execute(_scoped(project_id).where(Trace.trace_id.in_(ids))).all()
+    order = {t: i for i, t in enumerate(ids)}
+    rows.sort(key=lambda r: order.get(r[0].trace_id, 0))
+    return load_data(session, [(r[0], r[1]) for r in rows])
+
+
+# -- tags -------------------------------------------------------------------------
+def set_tag(session: Session, project_id: str, trace_id: Any, key: Any, value: Any) -> None:
+    trace, _ = get_trace_row(session, project_id, trace_id)
+    if not isinstance(key, str) or not key.strip() or len(key) > tv.MAX_TAG_KEY:
+        raise InvalidParameter(f"Invalid tag key {key!r}: a non-empty string of at most {tv.MAX_TAG_KEY} characters.")
+    if value is not None and not isinstance(value, str):
+        raise InvalidParameter(f"Invalid tag value {value!r}: expected a string.")
+    if value is not None and len(value) > tv.MAX_TAG_VALUE:
+        raise InvalidParameter(f"Tag value of '{key}' exceeds {tv.MAX_TAG_VALUE} characters.")
+    if key == tv.TRACE_NAME_TAG:
+        trace.name = (value or "")[:250] or None
+        return
+    upsert_pairs(session, TraceTag, trace.id, {key: value})
+
+
+def delete_tag(session: Session, project_id: str, trace_id: Any, key: Any) -> None:
+    trace, _ = get_trace_row(session, project_id, trace_id)
+    if not isinstance(key, str) or not key:
+        raise InvalidParameter("Missing value for required parameter 'key'.")
+    if key == tv.TRACE_NAME_TAG and trace.name is not None:
+        trace.name = None
+        return
+    result = session.execute(delete(TraceTag).where(TraceTag.trace_pk == trace.id, TraceTag.key == key))
+    if result.rowcount == 0:
+        raise ResourceDoesNotExist(f"No trace tag with key '{key}' for trace with ID '{trace.trace_id}'")
+
+
+# -- delete -------------------------------------------------------------------------
+def delete_traces(session: Session, project_id: str, experiment_id: Any, *, max_timestamp_millis: Any = None,
+                  max_traces: Any = None, trace_ids: Any = None) -> int:
+    """Delete traces of an experiment by ids, or those older than a time (at most
+    ``max_traces``, oldest first). Returns how many were deleted."""
+    experiment = lookups.get_experiment(session, project_id, experiment_id, with_tags=False)
+    ids = [tv.validate_trace_id(t) for t in (trace_ids or [])]
+    if ids and max_timestamp_millis is not None:
+        raise InvalidParameter("Only one of `max_timestamp_millis` and `request_ids` can be specified.")
+    if not ids and max_timestamp_millis is None:
+        raise InvalidParameter("Either `max_timestamp_millis` or `request_ids` must be specified.")
+    stmt = select(Trace.id).where(Trace.project_id == project_id, Trace.experiment_id == experiment.id)
+    if ids:
+        stmt = stmt.where(Trace.trace_id.in_(ids))
+    else:
+        stmt = stmt.where(Trace.request_time <= int(max_timestamp_millis)).order_by(Trace.request_time, Trace.id)
+        if max_traces is not None:
+            if int(max_traces) <= 0:
+                raise InvalidParameter("`max_traces` must be a positive integer.")
+            stmt = stmt.limit(int(max_traces))
+    pks = list(session.scalars(stmt))
+    _delete_pks(session, pks)
+    return len(pks)
+
+
+def _delete_pks(session: Session, pks: list[int]) -> None:
+    for start in range(0, len(pks), 1000):
+        chunk = pks[start:start + 1000]
+        for model in (Span, TraceTag, TraceMetadata, Assessment, TraceRunLink):
+            session.execute(delete(model).where(model.trace_pk.in_(chunk)))
+        session.execute(delete(Trace).where(Trace.id.in_(chunk)))
+
+
+def purge_experiment_traces(session: Session, project_id: str, experiment_pk: int) -> None:
+    """Every trace of an experiment being deleted for good (its spans are rows: nothing in storage)."""
+    _delete_pks(session, list(session.scalars(
+        select(Trace.id).where(Trace.project_id == project_id, Trace.experiment_id == experiment_pk))))
+    session.execute(delete(TraceIssue).where(TraceIssue.project_id == project_id, TraceIssue.experiment_id == experiment_pk))
+
+
+# -- runs ---------------------------------------------------------------------------
+def link_to_run(session: Session, project_id: str, trace_ids: Any, run_id: Any) -> None:
+    ids = [tv.validate_trace_id(t) for t in (trace_ids or [])]
+    if len(ids) > MAX_LINK:
+        raise InvalidParameter(f"Cannot link more than {MAX_LINK} traces to a run in a single request. Provided {len(ids)} traces.")
+    run = lookups.get_run(session, project_id, run_id, with_experiment=False)
+    if not ids:
+        return
+    pks = dict(session.execute(select(Trace.trace_id, Trace.id).where(Trace.project_id == project_id, Trace.trace_id.in_(ids))).all())
+    missing = [t for t in ids if t not in pks]
+    if missing:
+        raise ResourceDoesNotExist(f"Trace with ID {missing[0]} is not found.")
+    insert = dialect_insert(session)
+    session.execute(
+        insert(TraceRunLink).on_conflict_do_nothing(index_elements=[TraceRunLink.trace_pk, TraceRunLink.run_id]),
+        [{"trace_pk": pk, "run_id": run.id} for pk in pks.values()],
+    )
+
+
+def traces_of_run(session: Session, project_id: str, run: Run, limit: int = 100) -> list[tuple[Trace, int]]:
+    """Traces linked to the run or recorded inside it (``mlflow.sourceRun``), newest first."""
+    linked = select(TraceRunLink.trace_pk).where(TraceRunLink.run_id == run.id)
+    source = select(TraceMetadata.trace_pk).where(TraceMetadata.key == tv.SOURCE_RUN_METADATA,
+                                                  TraceMetadata.value == run.run_uuid)
+    stmt = _scoped(project_id).where(Trace.id.in_(linked.union(source))).order_by(Trace.request_time.desc(), Trace.id).limit(limit)
+    return [(r[0], r[1]) for r in session.execute(stmt)]
+
+
+def artifact_location(experiment_iid: int, trace_id: str) -> str:
+    from .uris import experiment_artifact_location
+
+    return f"{experiment_artifact_location(experiment_iid)}/traces/{trace_id}/artifacts"
+
+
+def find_trace(session: Session, project_id: str, trace_id: str) -> Optional[tuple[Trace, int]]:
+    try:
+        return get_trace_row(session, project_id, trace_id)
+    except (ResourceDoesNotExist, InvalidParameter):
+        return None
+
+
+def trace_id_of(session: Session, pk: int) -> str:
+    return session.execute(select(Trace.trace_id).where(Trace.id == pk)).scalar_one()
