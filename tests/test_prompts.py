@@ -85,9 +85,14 @@ def test_prompts_through_the_client(forge, project):
     r = requests.post(api, headers=auth, json={"name": "greeting", "source": "s3://b/x",
                                                 "tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"}]})
     assert r.status_code == 400 and r.json()["message"].startswith("Invalid prompt source: 's3://b/x'")
+    r = requests.post(api, headers=auth, json={"name": "greeting", "source": "prompt-template",
+                                                "tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"},
+                                                         {"key": "mlflow.prompt.text", "value": "Hi"}]})
+    assert r.status_code == 200 and r.json()["model_version"]["version"] == "3"  # the store's placeholder
     r = requests.post(api, headers=auth, json={"name": "plain-model", "source": "models:/greeting/1"})
     assert r.status_code == 400 and "Prompt versions cannot be used" in r.json()["message"]
 
+    client.delete_prompt_version("greeting", 3)
     client.delete_prompt_version("greeting", 2)
     assert [v.version for v in client.search_prompt_versions("greeting")] == [1]
     client.delete_prompt_version("greeting", 1)
