@@ -66,7 +66,7 @@ def scenario(uri: str) -> dict:
                        headers={"Authorization": "Bearer " + (mlflow.environment_variables.MLFLOW_TRACKING_TOKEN.get() or "")})
     out["record_fields"] = sorted(sorted(r) for r in json.loads(raw.json()["records"]))
 
-    prefix = uuid.uuid4().hex[:6]
+    prefix = "p" + uuid.uuid4().hex[:6]  # sorts after "diff" on both sides
     for i, team in enumerate("abab"):
         gd.create_dataset(name=f"{prefix}-{i}", experiment_id=[exp], tags={"team": team})
     for f in FILTERS:
