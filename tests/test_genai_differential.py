@@ -9,7 +9,6 @@ import json
 import uuid
 
 import mlflow
-import pytest
 import requests
 from mlflow.exceptions import MlflowException
 from mlflow.genai import datasets as gd
