@@ -174,23 +174,34 @@ def run_soak(server: ServerProcess, url: str, moto: dict, bucket: str) -> None:
         c = Client(server.tracking_uri(), stats)
         base = "/api/2.0/mlflow-artifacts/artifacts/" + runs[0]["artifact_uri"].split(":/", 1)[1]
         n = 0
-        while not loading_done.is_set() or not storage_back_at:
+        pace = threading.Event()
+
+        def upload_one(keep: bool) -> None:
+            nonlocal n
             n += 1
             data = os.urandom(256 * 1024 + n)
             answer = c.call("PUT", f"{base}/file-{n}.bin", data=data)
             assert answer.status_code == 200, answer.text
-            if storage_back_at:
+            if keep:
                 artifacts[f"{base}/file-{n}.bin"] = hashlib.sha256(data).hexdigest()
+
+        while not loading_done.is_set():
+            upload_one(keep=bool(storage_back_at))
+            pace.wait(0.2)  # pacing, not synchronisation
+        if storage_back_at:
+            upload_one(keep=True)  # at least one once the storage is back
 
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=CLIENTS + 2) as pool:
         injector = pool.submit(fault_injector)
         upload = pool.submit(uploader)
         loaders = [pool.submit(client, no) for no in range(CLIENTS)]
-        for future in loaders:
-            future.result()
-        injector.result()
-        loading_done.set()
+        try:
+            for future in loaders:
+                future.result()
+            injector.result()
+        finally:
+            loading_done.set()  # the uploader stops, whatever happened
         upload.result()
     elapsed = time.monotonic() - started
 
