@@ -281,3 +281,25 @@ def test_trace_metrics(forge, mlflow_client):
         experiment_ids=[exp_id], view_type=MetricViewType.TRACES, metric_name=TraceMetricKey.TRACE_COUNT,
         aggregations=[MetricAggregation(AggregationType.COUNT)], filters=["trace.status = 'OK'"])
     assert [p.values["COUNT"] for p in counts] == [2]
+
+
+def test_v2_start_end_and_search_of_older_clients(forge, mlflow_client):
+    exp_id = mlflow.set_experiment(_name("v2")).experiment_id
+    api = forge.tracking_uri(1) + "/api/2.0/mlflow/"
+    h = _auth(forge.owner_token)
+    started = requests.post(api + "traces", headers=h, json={
+        "experiment_id": exp_id, "timestamp_ms": 1_700_000_000_000,
+        "request_metadata": [{"key": "mlflow.traceInputs", "value": "{}"}], "tags": [{"key": "mlflow.traceName", "value": "v2"}]})
+    assert started.status_code == 200, started.text
+    request_id = started.json()["trace_info"]["request_id"]
+    ended = requests.patch(api + f"traces/{request_id}", headers=h, json={
+        "timestamp_ms": 1_700_000_000_250, "status": "OK", "tags": [{"key": "team", "value": "old"}]})
+    info = ended.json()["trace_info"]
+    assert ended.status_code == 200 and info["status"] == "OK" and info["execution_time_ms"] == 250
+    assert {"key": "team", "value": "old"} in info["tags"]
+    got = requests.get(api + f"traces/{request_id}/info", headers=h).json()["trace_info"]
+    assert got["request_id"] == request_id and got["timestamp_ms"] == 1_700_000_000_000
+    found = requests.get(api + "traces", headers=h, params={"experiment_ids": exp_id, "filter": "tags.team = 'old'"})
+    assert [t["request_id"] for t in found.json()["traces"]] == [request_id]
+    v3 = mlflow_client.get_trace_info(request_id) if hasattr(mlflow_client, "get_trace_info") else mlflow.get_trace(request_id).info
+    assert v3.trace_id == request_id and v3.execution_duration == 250

@@ -66,7 +66,16 @@ class BatchGetTraces(Schema):
 
 
 class SearchTraces(Schema):
+    """SearchTracesV3."""
+
     locations = list_of(fields.Nested(TraceLocationIn))
+    filter = string()
+    max_results = int64()
+    order_by = list_of(string())
+    page_token = string()
+
+
+class SearchTracesV2(Schema):
     experiment_ids = list_of(text())
     filter = string()
     max_results = int64()
@@ -118,7 +127,7 @@ class CreateAssessment(Schema):
 
 class UpdateAssessment(Schema):
     assessment = fields.Nested(AssessmentIn, required=True)
-    update_mask = fields.Raw()  # protobuf FieldMask: "a,b" in JSON
+    update_mask = fields.Raw(required=True)  # protobuf FieldMask: "a,b" in JSON
 
 
 class AssessmentIdOnly(Schema):
@@ -127,9 +136,9 @@ class AssessmentIdOnly(Schema):
 
 # -- issues (issues.proto) ----------------------------------------------------------
 class CreateIssue(Schema):
-    experiment_id = text()
-    name = string()
-    description = string()
+    experiment_id = text(required=True)
+    name = string(required=True)
+    description = string(required=True)
     status = string()
     severity = string()
     root_causes = list_of(string())

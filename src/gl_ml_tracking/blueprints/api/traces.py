@@ -101,10 +101,10 @@ def _page(datas: list, token, key: str, render) -> dict:
 @route("traces/search", "POST", EXPERIMENTS_READ, req.SearchTraces)
 def search_traces(ctx: ApiContext):
     ids = [((loc or {}).get("mlflow_experiment") or {}).get("experiment_id") for loc in ctx.get_list("locations")]
-    return _page(*_search(ctx, [i for i in ids if i is not None] + ctx.get_list("experiment_ids")), "traces", trace_info_json)
+    return _page(*_search(ctx, [i for i in ids if i is not None]), "traces", trace_info_json)
 
 
-@route("traces", "GET", EXPERIMENTS_READ, req.SearchTraces)
+@route("traces", "GET", EXPERIMENTS_READ, req.SearchTracesV2)
 def search_traces_v2(ctx: ApiContext):
     return _page(*_search(ctx, ctx.get_list("experiment_ids")), "traces", trace_info_v2_json)
 
