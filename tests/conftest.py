@@ -14,6 +14,7 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 from tests.support.livedb import fresh_database  # noqa: E402
 from tests.support.liveserver import build_app, migrate_and_seed, serve  # noqa: E402
+from tests.support.browser import browser, make_page, shot  # noqa: E402,F401 - the browser tests' fixtures
 
 DB_KINDS = ["sqlite", "postgresql"]
 

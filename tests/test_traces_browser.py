@@ -12,8 +12,8 @@ import pytest
 from mlflow.entities import SpanType
 
 from tests.support.liveserver import build_app, migrate_and_seed, serve
-from tests.support.ui_seed import PASSWORD, mlflow_env
-from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, Watcher
+from tests.support.ui_seed import mlflow_env
+from tests.support.browser import CHROMIUM, SCREENSHOTS
 
 pytestmark = pytest.mark.browser
 P = "/demo/mnist/-"
@@ -74,30 +74,9 @@ def seeded(live):
     return {"exp": exp, "ids": ids, "run_id": run.info.run_id, "run_iid": run_iid}
 
 
-@pytest.fixture(scope="module")
-def browser(live):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
-def page(browser, live):
-    context = browser.new_context(viewport={"width": 1360, "height": 900}, base_url=live.base_url)
-    page = context.new_page()
-    page.set_default_timeout(20000)
-    watcher = Watcher(page)
-    page.goto("/users/sign_in")
-    page.fill("#username", "demo")
-    page.fill("#password", PASSWORD)
-    with page.expect_navigation():
-        page.click("button[type=submit]")
-    yield page
-    context.close()
-    assert not watcher.problems, watcher.problems
+def page(make_page):
+    return make_page()
 
 
 def _shot(live, page, name):

@@ -15,16 +15,13 @@ import uuid
 
 import pytest
 
+from tests.support.browser import CHROMIUM
 from tests.support.liveserver import build_app, migrate_and_seed, serve
-from tests.support.ui_seed import (PASSWORD, XSS, XSS_ARTIFACT, XSS_SCRIPT, make_project, mlflow_env, run_iid,
+from tests.support.ui_seed import (XSS, XSS_ARTIFACT, XSS_SCRIPT, make_project, mlflow_env, run_iid,
                                    seed_ui_data)
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("GLML_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "screenshots")
 RUNS_PAGE = 5
 P = "/demo/mnist/-"
 
@@ -61,82 +58,6 @@ def live(database_url, db_kind, tmp_path_factory):
 @pytest.fixture(scope="module")
 def seeded(live):
     return live.extra["seeded"]
-
-
-@pytest.fixture(scope="module")
-def browser(live):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-class Watcher:
-    """Collects what must never happen on a page: dialogs, script errors, failed loads."""
-
-    def __init__(self, page):
-        self.problems: list[str] = []
-        page.on("dialog", self._dialog)
-        page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
-        page.on("console", self._console)
-        page.on("response", self._response)
-
-    def _dialog(self, dialog):
-        self.problems.append(f"dialog {dialog.type}: {dialog.message}")
-        dialog.dismiss()
-
-    def _console(self, message):
-        if message.type == "error" and "favicon" not in (message.location or {}).get("url", ""):
-            if "Failed to load resource" not in message.text:  # reported by _response with its URL
-                self.problems.append(f"console error: {message.text}")
-
-    def _response(self, response):
-        if response.status >= 500 or (response.status == 404 and not response.url.endswith("/favicon.ico")
-                                      and "/-/gl-ml-tracking/static/" in response.url):
-            self.problems.append(f"{response.status} {response.url}")
-
-
-@pytest.fixture
-def make_page(browser, live):
-    contexts, watchers = [], []
-
-    def factory(signed_in: bool = True, username: str = "demo", password: str = PASSWORD):
-        context = browser.new_context(viewport={"width": 1360, "height": 900}, base_url=live.base_url,
-                                      accept_downloads=True)
-        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.base_url)
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(20000)
-        watchers.append(Watcher(page))
-        if signed_in:
-            page.goto("/users/sign_in")
-            page.fill("#username", username)
-            page.fill("#password", password)
-            with page.expect_navigation():
-                page.click("button[type=submit]")
-            assert "Sign in" not in page.title()
-        return page
-
-    yield factory
-    problems = [p for w in watchers for p in w.problems]
-    for context in contexts:
-        context.close()
-    assert not problems, problems
-
-
-@pytest.fixture
-def shot(live, request):
-    folder = os.path.join(SCREENSHOTS, live.extra["db"])
-    os.makedirs(folder, exist_ok=True)
-
-    def take(page, name: str) -> str:
-        path = os.path.join(folder, f"{name}.png")
-        page.screenshot(path=path, full_page=True)
-        return path
-
-    return take
 
 
 def iid(seeded, name: str) -> int:
@@ -491,7 +412,7 @@ def test_hostile_names_never_run(make_page, shot, seeded):
 
 def test_reader_sees_no_write_controls_and_forged_posts_fail(live, make_page, shot, seeded):
     target = iid(seeded, "rmsprop")
-    reader = make_page(signed_in=False)
+    reader = make_page(user=None)
     reader.goto(f"{P}/ml/candidates/{target}")
     assert reader.locator("[data-testid=delete-run], [data-testid=promote], form[method=post]").count() == 0
     reader.goto(f"{P}/ml/experiments/{seeded.experiment_iid}")

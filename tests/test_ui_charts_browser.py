@@ -14,12 +14,13 @@ import pytest
 
 from tests.support.charts_seed import log_signature_model, seed_sweep
 from tests.support.liveserver import build_app, migrate_and_seed, serve
-from tests.support.ui_seed import PASSWORD, mlflow_env
-from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, Watcher
+from tests.support.ui_seed import mlflow_env
+from tests.support.browser import CHROMIUM
 
 pytestmark = pytest.mark.browser
 P = "/demo/mnist/-"
 WIDE, NARROW = 1400, 400
+PAGE_WIDTH = 1400  # make_page's default width here
 
 
 @pytest.fixture(scope="module")
@@ -43,52 +44,6 @@ def live(database_url, db_kind, tmp_path_factory):
 @pytest.fixture(scope="module")
 def sweep(live):
     return live.extra["sweep"]
-
-
-@pytest.fixture(scope="module")
-def browser(live):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def make_page(browser, live):
-    contexts, watchers = [], []
-
-    def factory(width: int = WIDE, signed_in: bool = True):
-        context = browser.new_context(viewport={"width": width, "height": 900}, base_url=live.base_url)
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(20000)
-        watchers.append(Watcher(page))
-        if signed_in:
-            page.goto("/users/sign_in")
-            page.fill("#username", "demo")
-            page.fill("#password", PASSWORD)
-            with page.expect_navigation():
-                page.click("button[type=submit]")
-        return page
-
-    yield factory
-    problems = [p for w in watchers for p in w.problems]
-    for context in contexts:
-        context.close()
-    assert not problems, problems
-
-
-@pytest.fixture
-def shot(live):
-    folder = os.path.join(SCREENSHOTS, live.extra["db"])
-    os.makedirs(folder, exist_ok=True)
-
-    def take(page, name: str) -> None:
-        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
-
-    return take
 
 
 def open_experiment(page, sweep):

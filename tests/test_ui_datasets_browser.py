@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.support.ui_seed import XSS, XSS_SCRIPT
-from tests.test_ui_browser import CHROMIUM, browser, make_page, shot  # noqa: F401 - the shared browser fixtures
+from tests.support.browser import CHROMIUM
 
 pytestmark = pytest.mark.browser
 P = "/demo/mnist/-"
@@ -46,7 +46,7 @@ def dataset(live):
     return {"experiment": exp, "id": ds["dataset_id"], "other": other["dataset_id"]}
 
 
-def test_dataset_pages_from_the_experiment_page(make_page, shot, dataset):  # noqa: F811 - fixtures
+def test_dataset_pages_from_the_experiment_page(make_page, shot, dataset):
     page = make_page()
     page.goto(f"{P}/ml/experiments/{dataset['experiment']}")
     with page.expect_navigation():
@@ -81,11 +81,11 @@ def test_dataset_pages_from_the_experiment_page(make_page, shot, dataset):  # no
     assert f"q59 {XSS}" in page.locator("[data-testid=records-table]").inner_text()
 
 
-def test_dataset_pages_refuse_what_is_not_there(live, make_page, dataset):  # noqa: F811 - fixtures
+def test_dataset_pages_refuse_what_is_not_there(live, make_page, dataset):
     page = make_page()
     assert page.goto(f"{P}/ml/datasets/d-{'0' * 32}").status == 404
     assert page.goto(f"{P}/ml/datasets?experiment=987654").status == 404
     assert page.goto(f"{P}/ml/datasets/{dataset['id']}?page_token=forged").status == 400
     # The private project's pages do not exist for the outsider.
-    anonymous = make_page(signed_in=False)
+    anonymous = make_page(user=None)
     assert anonymous.goto("/demo/secret/-/ml/datasets").status == 404

@@ -17,16 +17,16 @@ import pytest
 import requests
 
 from tests.support.liveserver import build_app, migrate_and_seed, serve
-from tests.support.ui_seed import PASSWORD, make_member, mlflow_env, seed_ui_data
-from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, Watcher
+from tests.support.ui_seed import make_member, mlflow_env, seed_ui_data
+from tests.support.browser import CHROMIUM
 
 pytestmark = pytest.mark.browser
 
 P = "/demo/mnist/-"
 WIDTHS = (1400, 400)
+PAGE_WIDTH = 1400  # make_page's default width here
 REPORTER, REPORTER_PASSWORD = "reporter17", "reporter-password-17"
-# Chromium's own report that the sandbox stopped the HTML artifact's script: expected, not a problem.
-SANDBOX_REPORT = "because the document's frame is sandboxed"
+SHOT_PREFIX = "issue17-"  # screenshots: tests/screenshots/<db>/issue17-*.png
 
 
 @pytest.fixture(scope="module")
@@ -70,52 +70,6 @@ def _seed_issue17(forge, seeded) -> dict:
         client.create_registered_model(name)
         client.create_model_version(name, f"runs:/{runs['ci-run'][1]}/model", run_id=runs["ci-run"][1])
     return {"registered_model": name}
-
-
-@pytest.fixture(scope="module")
-def browser(live):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def make_page(browser, live):
-    contexts, watchers = [], []
-
-    def factory(width: int = 1400, user: str | None = "demo", password: str = PASSWORD):
-        context = browser.new_context(viewport={"width": width, "height": 900}, base_url=live.base_url)
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(20000)
-        watchers.append(Watcher(page))
-        if user:
-            page.goto("/users/sign_in")
-            page.fill("#username", user)
-            page.fill("#password", password)
-            with page.expect_navigation():
-                page.click("button[type=submit]")
-        return page
-
-    yield factory
-    problems = [p for w in watchers for p in w.problems if SANDBOX_REPORT not in p]
-    for context in contexts:
-        context.close()
-    assert not problems, problems
-
-
-@pytest.fixture
-def shot(live):
-    folder = os.path.join(SCREENSHOTS, live.extra["db"])
-    os.makedirs(folder, exist_ok=True)
-
-    def take(page, name: str) -> None:
-        page.screenshot(path=os.path.join(folder, f"issue17-{name}.png"), full_page=True)
-
-    return take
 
 
 def iid(live, name: str) -> int:
