@@ -486,7 +486,10 @@ def test_log_input(mlflow_client, tmp_path):
     df = pd.DataFrame([[1, 2, 3], [1, 2, 3]], columns=["a", "b", "c"])
     path = tmp_path / "temp.csv"
     df.to_csv(path)
-    with mlflow.start_run() as run:
+    # The experiment named explicitly: an earlier test module may have left the fluent API's
+    # active experiment pointing at another project's experiment.
+    experiment_id = mlflow_client.create_experiment("log input test")
+    with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_input(from_pandas(df, source=path), "train", {"foo": "baz"})
     [item] = mlflow_client.get_run(run.info.run_id).inputs.dataset_inputs
     ds = item.dataset
