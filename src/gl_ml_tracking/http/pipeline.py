@@ -112,8 +112,14 @@ def serve(surface: Surface, needed: Access, project_ref: str, view: Callable[[An
 
 
 def _roll_back(session: Any) -> None:
-    session.rollback()
     signals.discard_pending(session)  # nothing happened: no subscriber hears of it
+    try:
+        session.rollback()
+    except DBAPIError:
+        # The connection died under the request (PostgreSQL restarted, the backend was
+        # terminated): the rollback cannot reach the server, whose transaction is gone with
+        # the connection. Drop the connection; the request's own error still answers (503).
+        session.close()
 
 
 def as_error(exc: Exception, log: logging.Logger) -> MlflowError:

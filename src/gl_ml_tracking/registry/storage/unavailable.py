@@ -20,6 +20,9 @@ class StorageUnavailable(OSError):
 _RETRYABLE_CODES = frozenset({
     "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling",
     "ThrottlingException", "RequestLimitExceeded", "500", "502", "503", "504",
+    # The configured bucket is missing (being restored, an S3 server restarting empty): the
+    # operator's outage, not the client's mistake; nothing was stored and a retry may succeed.
+    "NoSuchBucket",
 })
 
 
