@@ -55,6 +55,11 @@ class TraceIdOnly(Schema):
     """GetTraceInfoV3, GetTraceInfo: the id is in the path."""
 
 
+class GetTraceArtifact(Schema):
+    """MLflow's UI handler get-trace-artifact (the view words its own missing-id error)."""
+    request_id = string()
+
+
 class GetTrace(Schema):
     trace_id = string(required=True)
     allow_partial = fields.Boolean()

@@ -63,7 +63,8 @@ def pretty(value: Any) -> str:
     return text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + "\n… (cut)"
 
 
-def _attributes(items: Sequence[dict]) -> dict:
+def attribute_map(items: Sequence[dict]) -> dict:
+    """OTLP key/values in protobuf JSON as a dict of Python values."""
     return {a.get("key"): _any_value(a.get("value")) for a in items or [] if isinstance(a, dict)}
 
 
@@ -99,7 +100,7 @@ def span_tree(spans: Sequence[Any]) -> list[SpanView]:
 def span_detail(s: Span) -> SpanView:
     """One span with its inputs, outputs, attributes and events (from its payload)."""
     payload = json.loads(s.payload)
-    attrs = _attributes(payload.get("attributes", []))
+    attrs = attribute_map(payload.get("attributes", []))
     view = SpanView(
         span_id=s.span_id, parent_id=s.parent_span_id, name=s.name or "", span_type=s.span_type or "UNKNOWN",
         status=s.status or "UNSET", depth=0, start_ms=0.0,
@@ -113,7 +114,7 @@ def span_detail(s: Span) -> SpanView:
     view.attributes = [(k, pretty(v)) for k, v in sorted(attrs.items()) if k not in _HIDDEN_ATTRIBUTES]
     for event in payload.get("events", []) or []:
         name = event.get("name", "")
-        view.events.append((name, pretty(_attributes(event.get("attributes", [])) or {}), name == "exception"))
+        view.events.append((name, pretty(attribute_map(event.get("attributes", [])) or {}), name == "exception"))
     return view
 
 

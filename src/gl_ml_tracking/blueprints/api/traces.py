@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from flask import Response
 
-from ...errors import InvalidParameter
+from ...errors import BadRequest, InvalidParameter
 from ...schemas import traces as req
 from ...schemas.trace_json import assessment_json, trace_info_json, trace_info_v2_json, trace_text
+from ...schemas.trace_span_dict import traces_json
 from ...services import assessments, trace_ingest, trace_issues, trace_metrics, trace_search, traces
-from .framework import EXPERIMENTS_READ, EXPERIMENTS_WRITE, MLFLOW_PREFIX, ApiContext, Routes
+from .framework import AJAX_PREFIX, EXPERIMENTS_READ, EXPERIMENTS_WRITE, MLFLOW_PREFIX, ApiContext, Routes
 
 routes = Routes()  # gathered by blueprints/api/__init__.py
 V3_PREFIX = "/api/3.0/mlflow/"
@@ -69,6 +70,17 @@ def get_trace(ctx: ApiContext):
     data = traces.get_trace_data(ctx.session, ctx.project_id, ctx.get("trace_id"))
     spans = traces.span_payloads(ctx.session, [data.trace.id])[data.trace.id]
     return Response('{"trace":' + trace_text(data, spans) + "}", mimetype="application/json")
+
+
+@routes.route("get-trace-artifact", "GET", EXPERIMENTS_READ, prefix=AJAX_PREFIX, schema=req.GetTraceArtifact)
+def get_trace_artifact(ctx: ApiContext):
+    """MLflow's UI handler: the trace's spans as the ``traces.json`` download."""
+    if not ctx.get("request_id"):
+        raise BadRequest('Request must include the "request_id" query parameter.')
+    data = traces.get_trace_data(ctx.session, ctx.project_id, ctx.get("request_id"))
+    body = traces_json(traces.span_payloads(ctx.session, [data.trace.id])[data.trace.id])
+    return Response(body, mimetype="text/plain",
+                    headers={"Content-Disposition": "attachment; filename=traces.json"})
 
 
 @route("traces/batchGet", "GET", EXPERIMENTS_READ, req.BatchGetTraces)
