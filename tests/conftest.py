@@ -15,6 +15,7 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 from tests.support.livedb import fresh_database  # noqa: E402
 from tests.support.liveserver import build_app, migrate_and_seed, serve  # noqa: E402
 from tests.support.browser import browser, make_page, shot  # noqa: E402,F401 - the browser tests' fixtures
+from tests.support.mlflow_state import forget_fluent_state  # noqa: E402
 
 DB_KINDS = ["sqlite", "postgresql"]
 
@@ -76,21 +77,7 @@ def moto_endpoint():
 
 @pytest.fixture(scope="module", autouse=True)
 def fresh_fluent_state():
-    """Each test module starts with MLflow's fluent API as a fresh process has it.
-    ``mlflow.set_tracking_uri`` and ``mlflow.set_experiment`` keep their values in module
-    globals (and the environment) for the rest of the process: a module whose live server
-    had stopped stayed the tracking URI of the next module that configures the client only
-    through the environment (connection refused), and its experiment made the next module's
-    ``start_run(run_id=...)`` refuse a run of its own project ("active experiment ID does not
-    match"). MLflow has no public way to forget the experiment; its own tests reset the same
-    global."""
+    """Each test module starts with MLflow's fluent API as a fresh process has it (see
+    tests/support/mlflow_state.py); live servers also forget it when they stop."""
     yield
-    import mlflow
-    import mlflow.tracking.fluent as fluent
-
-    while mlflow.active_run():
-        mlflow.end_run()
-    mlflow.set_tracking_uri(None)  # also unsets MLFLOW_TRACKING_URI
-    fluent._active_experiment_id = None
-    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
-    os.environ.pop("MLFLOW_EXPERIMENT_NAME", None)
+    forget_fluent_state()

@@ -10,6 +10,7 @@ from typing import Any, Iterator, Optional
 from werkzeug.serving import make_server
 
 from tests.support import environ_set
+from tests.support.mlflow_state import forget_fluent_state
 
 OWNER_TOKEN = "glpat-test-owner-token-000000000001"
 OUTSIDER_TOKEN = "glpat-test-outsider-token-0000000002"
@@ -33,6 +34,9 @@ class LiveForge:
             self._server.shutdown()
             self._thread.join(timeout=10)
             self._server = None
+            # A stopped server must not stay MLflow's tracking URI: the next module (or the
+            # other database's half of this one) configures the client through the environment.
+            forget_fluent_state(self.base_url)
 
 
 def build_app(database_url: str, storage_path: str, extra_config: Optional[dict] = None):

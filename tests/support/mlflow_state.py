@@ -1,0 +1,23 @@
+"""MLflow's fluent API keeps the tracking URI and the active experiment in process globals
+(and the environment) for the rest of the process. Tests run many live servers in one
+process, so a stopped server's URI or another project's experiment must not outlive it."""
+from __future__ import annotations
+
+import os
+
+
+def forget_fluent_state(base_url: str | None = None) -> None:
+    """End any active run and forget the fluent tracking URI and experiment; with
+    ``base_url``, only when the tracking URI points at that server (it is stopping)."""
+    import mlflow
+    import mlflow.tracking.fluent as fluent
+
+    if base_url is not None and not str(mlflow.get_tracking_uri() or "").startswith(base_url):
+        return
+    while mlflow.active_run():
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)  # also unsets MLFLOW_TRACKING_URI
+    # MLflow has no public way to forget the active experiment; its own tests reset this global.
+    fluent._active_experiment_id = None
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    os.environ.pop("MLFLOW_EXPERIMENT_NAME", None)
