@@ -46,17 +46,25 @@ def rename_run(session: Session, project_id: str, run: Run, name: Any, *, projec
     return run_service.update_run(session, project_id, run.run_uuid, run_name=name, project=project)
 
 
-def set_run_note(session: Session, project_id: str, run: Run, note: Any) -> bool:
-    """Store the note (Markdown); an empty note removes it. True when a note remains."""
-    text = _text(note, "note")
+def _store_or_clear(text: str, store: Any, clear: Any) -> bool:
+    """Store a Markdown text kept in a tag, or remove the tag when the text is blank.
+    True when a text remains."""
     if text.strip():
-        run_logging.set_tag(session, project_id, run.run_uuid, NOTE_TAG, text)
+        store(text)
         return True
     try:
-        run_logging.delete_tag(session, project_id, run.run_uuid, NOTE_TAG)
+        clear()
     except ResourceDoesNotExist:
         pass
     return False
+
+
+def set_run_note(session: Session, project_id: str, run: Run, note: Any) -> bool:
+    """Store the note (Markdown); an empty note removes it. True when a note remains."""
+    return _store_or_clear(
+        _text(note, "note"),
+        lambda text: run_logging.set_tag(session, project_id, run.run_uuid, NOTE_TAG, text),
+        lambda: run_logging.delete_tag(session, project_id, run.run_uuid, NOTE_TAG))
 
 
 def set_run_tag(session: Session, project_id: str, run: Run, key: Any, value: Any, *, project: Any = None) -> str:
@@ -73,15 +81,10 @@ def delete_run_tag(session: Session, project_id: str, run: Run, key: Any) -> str
 
 def set_experiment_description(session: Session, project_id: str, experiment: Experiment, text: Any) -> bool:
     """The description is the experiment's ``mlflow.note.content`` tag, as in MLflow."""
-    value = _text(text, "description")
-    if value.strip():
-        exp_service.set_experiment_tag(session, project_id, experiment.iid, NOTE_TAG, value)
-        return True
-    try:
-        exp_service.delete_experiment_tag(session, project_id, experiment.iid, NOTE_TAG)
-    except ResourceDoesNotExist:
-        pass
-    return False
+    return _store_or_clear(
+        _text(text, "description"),
+        lambda value: exp_service.set_experiment_tag(session, project_id, experiment.iid, NOTE_TAG, value),
+        lambda: exp_service.delete_experiment_tag(session, project_id, experiment.iid, NOTE_TAG))
 
 
 def set_experiment_tag(session: Session, project_id: str, experiment: Experiment, key: Any, value: Any) -> str:
