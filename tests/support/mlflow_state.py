@@ -1,5 +1,5 @@
 """MLflow's fluent API keeps the tracking URI and the active experiment in process globals
-(and the environment) for the rest of the process. Tests run many live servers in one
+(and the environment) for the rest of the process; so does the registry URI. Tests run many live servers in one
 process, so a stopped server's URI or another project's experiment must not outlive it."""
 from __future__ import annotations
 
@@ -12,8 +12,13 @@ def forget_fluent_state(base_url: str | None = None) -> None:
     import mlflow
     import mlflow.tracking.fluent as fluent
 
-    if base_url is not None and not str(mlflow.get_tracking_uri() or "").startswith(base_url):
-        return
+    if base_url is not None:
+        if str(mlflow.get_registry_uri() or "").startswith(base_url):
+            _forget_registry_uri()
+        if not str(mlflow.get_tracking_uri() or "").startswith(base_url):
+            return
+    else:
+        _forget_registry_uri()
     while mlflow.active_run():
         mlflow.end_run()
     mlflow.set_tracking_uri(None)  # also unsets MLFLOW_TRACKING_URI
@@ -21,3 +26,12 @@ def forget_fluent_state(base_url: str | None = None) -> None:
     fluent._active_experiment_id = None
     os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
     os.environ.pop("MLFLOW_EXPERIMENT_NAME", None)
+
+
+def _forget_registry_uri() -> None:
+    """A registry URI set with ``mlflow.set_registry_uri`` outlives the server too (every
+    later ``MlflowClient()`` sends its registry calls there)."""
+    import mlflow
+
+    mlflow.set_registry_uri(None)
+    os.environ.pop("MLFLOW_REGISTRY_URI", None)
