@@ -299,8 +299,12 @@
       state.charts.forEach(function (c) { if (c.series) { c.drawLegend(); } });
       if (state.view === 'scatter') { drawScatter(); } else if (state.view === 'parallel') { drawParallel(); }
     });
-    var resizeTimer = null;
+    // The plots take their size from the panel's width only: a change of height (a phone's
+    // toolbar, a full-page screenshot) must not redraw, and so replace, what is on screen.
+    var resizeTimer = null, drawnWidth = panel.clientWidth;
     window.addEventListener('resize', function () {
+      if (panel.clientWidth === drawnWidth) { return; }
+      drawnWidth = panel.clientWidth;
       window.clearTimeout(resizeTimer);
       resizeTimer = window.setTimeout(function () {
         if (state.view === 'curves') { state.charts.forEach(function (c) { c.chart.redraw(); }); } else { show(state.view); }
