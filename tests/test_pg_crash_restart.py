@@ -158,7 +158,6 @@ def test_postgres_crash_restart_under_load(cluster, server, tmp_path, monkeypatc
         for k in range(CRASHES):
             acks.wait_for(total_calls * (k + 1) // (CRASHES + 2))  # mid-run, whatever the speed
             offset = os.path.getsize(server.log_path)
-            acked_before = acks.calls
             started = time.monotonic()
             crash = cluster.crash()
             _wait_until(lambda: _health(server) == 503, "the health check to report the outage")
@@ -173,11 +172,9 @@ def test_postgres_crash_restart_under_load(cluster, server, tmp_path, monkeypatc
             # The clients are mid-run: each of them meets the outage too (their own 503s).
             _wait_until(lambda: _statuses_since(server.log_path, offset)[503] >= CLIENTS + 1,
                         "the clients' calls to answer 503")
-            acked_while_down = acks.calls - acked_before
             cluster.start()
             _wait_until(lambda: _health(server) == 200, "the health check to recover")
-            outages.append({**crash, "seconds down": round(time.monotonic() - started, 1),
-                            "acknowledged while down": acked_while_down})
+            outages.append({**crash, "seconds down": round(time.monotonic() - started, 1)})
         for future in loaders:
             future.result(timeout=300)
 
