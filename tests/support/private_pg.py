@@ -51,7 +51,8 @@ def why_unavailable() -> Optional[str]:
 
 
 class PrivateCluster:
-    """``initdb`` on construction; :meth:`start`, :meth:`crash`, :meth:`stop`, :meth:`remove`."""
+    """``initdb`` on construction; :meth:`start`, :meth:`crash` (the postmaster),
+    :meth:`kill_backend` (PostgreSQL restarts itself), :meth:`stop`, :meth:`remove`."""
 
     def __init__(self) -> None:
         self.bin = find_pg_bin()
@@ -133,6 +134,31 @@ class PrivateCluster:
             child.kill()
         psutil.wait_procs(alive, timeout=timeout)
         return {"backends": len(children), "killed after the postmaster": len(alive)}
+
+    def kill_backend(self, database: str) -> int:
+        """SIGKILL one backend serving ``database``: PostgreSQL's own crash-restart follows
+        (the postmaster ends every other backend, recovers from WAL and accepts connections
+        again by itself). Returns the backend's pid."""
+        backends = [p for p in psutil.Process(self.process.pid).children()
+                    if f" {database} " in " ".join(p.cmdline()) + " "]
+        assert backends, "no backend of the database to kill"
+        backends[0].kill()
+        return backends[0].pid
+
+    def log_size(self) -> int:
+        return os.path.getsize(self.log_path)
+
+    def wait_log(self, text: str, offset: int, timeout: float = 60) -> None:
+        """Wait until the server's log says ``text`` past ``offset``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with open(self.log_path, "rb") as handle:
+                handle.seek(offset)
+                if text.encode() in handle.read():
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"postgres never logged {text!r}:\n{self.log_tail()}")
+            time.sleep(0.05)  # poll interval of a condition
 
     def stop(self) -> None:
         """A fast shutdown (SIGINT), then SIGKILL if it hangs."""
