@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import uuid
 
 import boto3
 import pytest
 
-from tests.support import backups
+from tests.support import ROOT, backups
 from tests.support.livedb import fresh_database
 from tests.support.liveserver import OWNER_TOKEN, another_forge, build_app
 from tests.support.procserver import BIN, server_env
-from tests.support import ROOT
 from tests.support.s3_server import S3_TEST_ENV, apply_s3_env
 
 pytestmark = [pytest.mark.slow]
@@ -33,8 +33,6 @@ OLDER_RELEASE = "0002"  # the restored dump is migrated from here, as an older r
 
 
 def _flask(env: dict, *args: str) -> str:
-    import subprocess
-
     done = subprocess.run([os.path.join(BIN, "flask"), "--app", "examples.host_app", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"flask {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
