@@ -67,9 +67,10 @@ test: install system-deps mlflow2
 test-quick: install
 	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
-# The load-and-faults run at full size (tests/test_soak.py; figures in docs/RELIABILITY.md).
+# The load-and-faults runs at full size (tests/test_soak.py, the PostgreSQL crash-restart of
+# tests/test_pg_crash_restart.py; figures in docs/RELIABILITY.md).
 soak: install
-	GLML_SOAK_FULL=1 $(BIN)/python -m pytest tests/test_soak.py -s $(PYTEST_ARGS)
+	GLML_SOAK_FULL=1 $(BIN)/python -m pytest tests/test_soak.py tests/test_pg_crash_restart.py -s $(PYTEST_ARGS)
 
 # The production artifact: a wheel in dist/ (pip install "dist/gl_ml_tracking-*.whl[postgres,s3]").
 wheel: | $(BIN)/python
