@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from gl_ml_tracking.errors import InvalidParameter
 from gl_ml_tracking.models import Experiment, Metric, Run
-from gl_ml_tracking.services.metric_history import bulk_interval, sample_steps_many
+from gl_ml_tracking.services.metric_history import bulk_interval
+from gl_ml_tracking.services.metric_sampling import sample_steps_many
 from tests.test_search_sql import engine  # noqa: F401  (the SQLite / PostgreSQL fixture)
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -45,6 +46,9 @@ HISTORIES = {
     "few": [(0, 5, 1.0), (10, 5, 2.0), (10, 9, 3.0), (11, 1, 4.0)],
     "one step": [(42, 1, 1.0), (42, 3, 2.0), (42, 2, 3.0)],
     "int64 extremes": [(INT64_MIN, 1, 1.0), (-1, 1, 2.0), (0, 1, 3.0), (INT64_MAX, 1, 4.0)],
+    # span * (n - 1) fits in an int64 for n = 2 only: PostgreSQL's exact integer
+    # arithmetic for n = 2, its numeric one for larger n, the same answer.
+    "wide": [(-(2**61), 1, 1.0), (5, 1, 2.0), (2**61 + 3, 1, 3.0), (2**62 + 2**60, 1, 4.0), (2**62 + 2**60 + 1, 1, 5.0)],
 }
 
 

@@ -39,6 +39,20 @@ def test_upgrade_matches_models_and_spares_host_tables(kind, tmp_path):
                 for table in ("glml_params", "glml_run_tags"):
                     names = {ix["name"] for ix in sa.inspect(conn).get_indexes(table)}
                     assert f"ix_{table}_{suffix}" in names, (table, names)
+                # The history index: covering on PostgreSQL (0008; Alembic does not compare
+                # INCLUDE columns), the plain one on SQLite.
+                history = {ix["name"]: ix for ix in sa.inspect(conn).get_indexes("glml_metrics")}
+                if conn.dialect.name == "postgresql":
+                    assert "ix_glml_metrics_run_key_step" not in history
+                    definition = conn.execute(sa.text(
+                        "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_glml_metrics_run_key_step_cover'"
+                    )).scalar()
+                    assert definition.endswith("(run_id, key, step, \"timestamp\", id) INCLUDE (value, is_nan)"), \
+                        definition
+                else:
+                    assert history["ix_glml_metrics_run_key_step"]["column_names"] == [
+                        "run_id", "key", "step", "timestamp", "id"]
+                    assert "ix_glml_metrics_run_key_step_cover" not in history
                 tables = set(sa.inspect(conn).get_table_names())
                 assert {t.name for t in metadata.sorted_tables} <= tables
                 assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "host_rev_1"

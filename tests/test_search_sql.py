@@ -402,23 +402,25 @@ def test_order_by_artifact_uri(engine, data):
 def test_one_statement_per_page(engine, data):
     """No N+1: a page of runs is one SELECT over runs, plus one for the page's
     experiments (loaded apart so the runs query can walk its index), whatever
-    the page size."""
+    the page size; on SQLite, plus one bounded count per metric comparison or
+    param/tag equality (is it rare enough to drive the query from its index?)."""
     statements = []
 
     def count(conn, cursor, statement, *args):
         statements.append(statement)
 
+    probes = 1 if engine.dialect.name == "sqlite" else 0  # "metrics.acc > 0"
     event.listen(engine, "before_cursor_execute", count)
     try:
         with Session(engine) as s:
             runs, token = search_runs(s, "p1", [data["e1"], data["e2"]], "metrics.acc > 0 OR params.lr IS NULL",
                                       max_results=2, order_by=["metrics.acc DESC", "params.lr", "tags.team"])
-            assert len(statements) == 2
+            assert len(statements) == 2 + probes
             assert all(r.experiment.iid in (1, 2) for r in runs)  # loaded with the page
-            assert len(statements) == 2
+            assert len(statements) == 2 + probes
             search_runs(s, "p1", [data["e1"], data["e2"]], "metrics.acc > 0 OR params.lr IS NULL",
                         max_results=2, order_by=["metrics.acc DESC", "params.lr", "tags.team"], page_token=token)
-            assert len(statements) <= 4
+            assert len(statements) <= 4 + 2 * probes
     finally:
         event.remove(engine, "before_cursor_execute", count)
 
@@ -702,13 +704,16 @@ def test_experiment_page_token_bound_to_search(engine, data):
 
 
 EQUALITY_FILTERS = [(f, e) for f, e in RUN_FILTERS if ("params." in f or "tags." in f) and " = '" in f]
+# Metric comparisons (infinities, NaN, a missing key, two on one key) drive from the
+# (key, value) index of latest metrics on SQLite when few runs match, as equalities do.
+EQUALITY_FILTERS += [(f, e) for f, e in RUN_FILTERS if "metrics." in f]
 
 
 @pytest.mark.parametrize("driving_max", [0, 10 ** 9], ids=["probe-each-run", "drive-from-index"])
 def test_equality_filters_give_the_same_runs_either_way(engine, data, monkeypatch, driving_max):
-    """On SQLite an equality filter on a param or tag either drives the query from the
-    (key, value) index or probes each run, by how many rows match: both forms must find
-    the same runs, in the same order, page after page."""
+    """On SQLite an equality filter on a param or tag, or a metric comparison, either
+    drives the query from the (key, value) index or probes each run, by how many rows
+    match: both forms must find the same runs, in the same order, page after page."""
     from gl_ml_tracking.services import run_search_sql
 
     assert EQUALITY_FILTERS
@@ -717,3 +722,38 @@ def test_equality_filters_give_the_same_runs_either_way(engine, data, monkeypatc
         assert set(_names(engine, data, filter_string)) == expected, filter_string
         by_name = _names(engine, data, filter_string, order_by=["attributes.run_name"], page=1)
         assert by_name == sorted(expected, key=lambda n: n.encode()), filter_string
+
+
+def test_a_rare_metric_filter_reads_the_value_index_on_sqlite(engine, data, monkeypatch):
+    """SQLite has no value statistics: a metric comparison that few runs pass
+    (metrics.acc > 0.92: one run) reads the (key, value) index of latest metrics
+    instead of probing every run of the experiment in page order; many matches keep
+    the probe, which stops at the page size. The query plan says which."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's planner picks from its own statistics")
+    from gl_ml_tracking.services import run_search_sql
+
+    captured = []
+
+    def keep(conn, cursor, statement, parameters, *args):
+        if statement.lstrip().upper().startswith("SELECT GLML_RUNS.ID"):
+            captured.append((statement, parameters))
+
+    def plan(filter_string: str) -> str:
+        captured.clear()
+        event.listen(engine, "before_cursor_execute", keep)
+        try:
+            with Session(engine) as s:
+                runs, _ = search_runs(s, "p1", [data["e1"], data["e2"]], filter_string, max_results=10)
+        finally:
+            event.remove(engine, "before_cursor_execute", keep)
+        statement, parameters = captured[-1]
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()
+        return " | ".join(str(row[-1]) for row in rows), [r.name for r in runs]
+
+    steps, names = plan("metrics.acc > 0.92")
+    assert "ix_glml_latest_metrics_key_value" in steps and names == ["Epsilon_1"], steps
+    monkeypatch.setattr(run_search_sql, "SQLITE_DRIVING_FILTER_MAX_ROWS", 0)  # "many" matches
+    steps, names = plan("metrics.acc > 0.92")
+    assert "ix_glml_latest_metrics_key_value" not in steps and names == ["Epsilon_1"], steps

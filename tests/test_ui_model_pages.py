@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.charts_seed import log_signature_model, seed_sweep
 from tests.support.liveserver import build_app, migrate_and_seed, serve
-from tests.support.ui_seed import mlflow_env, sign_in
+from tests.support.ui_seed import mlflow_env, run_iid, sign_in
 
 P = "/demo/mnist/-"
 
@@ -99,6 +99,63 @@ def test_curves_skip_nan_and_infinities_and_count_them(anon, sweep):
     assert all(math.isfinite(p[1]) for p in run["points"])
     values = anon.get(f"{P}/ml/experiments/{sweep.experiment_iid}/run-values.json?runs={sweep.nan_run_iid}")
     assert values.status_code == 200 and values.get_json()["runs"][0]["metrics"]["zz_latest_inf"] is None
+
+
+def _special(step: int, value: float) -> float:
+    return math.nan if step % 97 == 0 else math.inf if step % 89 == 0 else -math.inf if step % 83 == 0 else value
+
+
+def test_curves_of_long_histories_are_exactly_the_sampling_rule(pages_forge, anon):
+    """Two runs logged through the client (2,500 steps, every fifth step logged again
+    later with another value, NaN and ±inf among them; and 40 steps) share the seek
+    budget; each curve is the brute-force reading of the sampling rule over every
+    logged point (``expected_sample``), whole, zoomed, and with the budget split."""
+    from mlflow.entities import Metric
+
+    from tests.test_metric_sampling import expected_sample
+
+    histories = {}
+    with mlflow_env(pages_forge) as client:
+        exp = client.create_experiment(f"long-curves-{uuid.uuid4().hex[:6]}")
+        for name, steps in (("long", 2500), ("short", 40)):
+            run = client.create_run(exp, run_name=name)
+            ts = run.info.start_time
+            rows = [(s, ts + s, _special(s, math.sin(s / 40))) for s in range(steps)]
+            rows += [(s, ts + 10_000 + s, _special(s + 1, math.cos(s / 40))) for s in range(0, steps, 5)]
+            for i in range(0, len(rows), 1000):
+                client.log_batch(run.info.run_id, metrics=[Metric("loss", v, t, s) for s, t, v in rows[i:i + 1000]])
+            histories[name] = (run_iid(pages_forge, run.info.run_id), [(i, s, t, v) for i, (s, t, v) in enumerate(rows)])
+
+    def want(rows, start, end, n):
+        picked = expected_sample(rows, start, end, n)
+        finite = [[r[1], r[3]] for r in picked if math.isfinite(r[3])]
+        return finite, sum(math.isnan(r[3]) for r in picked), sum(math.isinf(r[3]) for r in picked)
+
+    iids = [histories["long"][0], histories["short"][0]]
+    base = f"{P}/ml/experiments/{exp}/curves.json?key=loss&runs={iids[0]},{iids[1]}"
+    specials = set()
+    for query, start, end, n in (("&points=60", None, None, 60), ("&points=300&start=100&end=1800", 100, 1800, 300),
+                                 ("&points=1000", None, None, 1000)):
+        body = anon.get(base + query).get_json()
+        assert body["points"] == n
+        assert [r["iid"] for r in body["runs"]] == iids
+        for run, name in zip(body["runs"], ("long", "short")):
+            points, nan, inf = want(histories[name][1], start, end, n)
+            assert (run["points"], run["nan"], run["inf"]) == (points, nan, inf), (query, name)
+            specials.update(k for k in ("nan", "inf") if run[k])
+    assert specials == {"nan", "inf"}  # the specials were sampled somewhere
+    # Eleven runs share 10,000 seeks: asked for 1,000 points each, each curve gets 909.
+    with mlflow_env(pages_forge) as client:
+        for i in range(9):
+            extra = client.create_run(exp, run_name=f"extra-{i}")
+            client.log_metric(extra.info.run_id, "loss", float(i), step=0)
+            iids.append(run_iid(pages_forge, extra.info.run_id))
+    body = anon.get(f"{P}/ml/experiments/{exp}/curves.json?key=loss&points=1000&runs="
+                    + ",".join(map(str, iids))).get_json()
+    assert body["points"] == 909 and len(body["runs"]) == 11
+    long_run = body["runs"][0]
+    assert (long_run["points"], long_run["nan"], long_run["inf"]) == want(histories["long"][1], None, None, 909)
+    assert [r["points"] for r in body["runs"][2:]] == [[[0, float(i)]] for i in range(9)]
 
 
 def test_curves_bad_arguments_are_json_errors(anon, sweep):

@@ -15,7 +15,7 @@ holds (counted with an index-only scan that stops at ``EXACT_LIMIT + 1``):
   count; one index seek per bucket fetches its last point. Cost grows with the
   points in the range, which is capped.
 * **sampled** (more points, spread over enough steps): evenly spaced index
-  seeks (``metric_history.sample_steps``, at most ``MAX_SAMPLES``) summarised
+  seeks (``metric_sampling.sample_steps``, at most ``MAX_SAMPLES``) summarised
   per bucket.
   The cost does not depend on the history's length, so a 1,000,000-point metric
   draws as fast as a small one; the answer says ``"sampled": true`` and min/max
@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter
 from ..models import Metric
-from .metric_history import sample_steps
+from .metric_sampling import sample_steps
 
 MAX_BUCKETS = 1000
 DEFAULT_BUCKETS = 400
