@@ -17,7 +17,7 @@ from ..errors import InvalidParameter
 from ..models import Experiment, Trace, TraceMetadata
 from . import lookups
 from . import trace_values as tv
-from .trace_search import filter_condition
+from .trace_filter import filter_condition
 
 METRICS = ("trace_count", "latency", "input_tokens", "output_tokens", "total_tokens")
 DIMENSIONS = {"trace_name": Trace.name, "trace_status": Trace.state}
