@@ -37,7 +37,8 @@ from . import trace_values as tv
 from .trace_filter_assessments import EXPECTATION, FEEDBACK, ISSUE, assessment_condition, issue_condition
 from .trace_filter_spans import ATTRIBUTES_PREFIX, COLUMN_KEYS, CONTENT, span_condition
 
-__all__ = ["parse_filter", "filter_condition", "GRAMMAR", "METADATA", "SPAN", "NUMERIC", "ORDER_ONLY"]
+__all__ = ["parse_filter", "filter_condition", "compile_node", "metadata_condition", "run_condition", "GRAMMAR",
+           "METADATA", "SPAN", "NUMERIC", "ORDER_ONLY"]
 
 METADATA = "metadata"
 SPAN = "span"
@@ -231,7 +232,7 @@ def _key_value(model: Any, key: str, op: str, value: Any, d: Dialect):
     return exists(select(literal(1)).where(*has_key, d.compare_string(model.value, op, value)))
 
 
-def _run_condition(op: str, value: Any, d: Dialect):
+def run_condition(op: str, value: Any, d: Dialect):
     # MLflow: `run_id = x` is the run's own traces and those linked to it; the other
     # comparators compare the source-run metadata only.
     source = _key_value(TraceMetadata, tv.SOURCE_RUN_METADATA, op, value, d)
@@ -252,27 +253,28 @@ def _prompt_condition(value: str, d: Dialect):
                                            find > 0))
 
 
-def _reserved_metadata(c: Comparison, d: Dialect):
-    """tokenUsage / cost metadata compared by value: equal when the filter is the JSON
-    object of known numeric fields that the stored object holds, in any key order."""
-    if c.op in NULL_OPS:
-        return _key_value(TraceMetadata, c.key, c.op, None, d)
+def metadata_condition(key: str, op: str, value: Any, d: Dialect):
+    """``metadata.<key> <op> <value>`` on ``Trace``. The reserved tokenUsage / cost
+    metadata compare by value: equal when the filter is the JSON object of known
+    numeric fields that the stored object holds, in any key order."""
+    if key not in _RESERVED_METADATA or op in NULL_OPS:
+        return _key_value(TraceMetadata, key, op, value, d)
     try:
-        parsed = json.loads(c.value)
+        parsed = json.loads(value)
     except ValueError:
         parsed = None
-    fields = _RESERVED_METADATA[c.key]
+    fields = _RESERVED_METADATA[key]
     usable = (isinstance(parsed, dict) and parsed and set(parsed) <= set(fields)
               and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in parsed.values())
-              and json.dumps(parsed) == c.value)
+              and json.dumps(parsed) == value)
     if usable and len(parsed) <= 4:
         texts = [json.dumps(dict(p)) for p in itertools.permutations(parsed.items())]
-        matches = _key_value(TraceMetadata, c.key, "IN", tuple(texts), d)
+        matches = _key_value(TraceMetadata, key, "IN", tuple(texts), d)
     else:
         matches = false()
-    if c.op == "=":
+    if op == "=":
         return matches
-    return and_(_key_value(TraceMetadata, c.key, "IS NOT NULL", None, d), not_(matches))
+    return and_(_key_value(TraceMetadata, key, "IS NOT NULL", None, d), not_(matches))
 
 
 def _end_time():
@@ -288,9 +290,7 @@ def _leaf(c: Comparison, d: Dialect):
             return d.compare_string(Trace.name, c.op, c.value)
         return _key_value(TraceTag, c.key, c.op, c.value, d)
     if c.kind == METADATA:
-        if c.key in _RESERVED_METADATA:
-            return _reserved_metadata(c, d)
-        return _key_value(TraceMetadata, c.key, c.op, c.value, d)
+        return metadata_condition(c.key, c.op, c.value, d)
     if c.kind in (FEEDBACK, EXPECTATION):
         return assessment_condition(c, d)
     if c.kind == ISSUE:
@@ -299,7 +299,7 @@ def _leaf(c: Comparison, d: Dialect):
         column = {"timestamp_ms": Trace.request_time, "execution_time_ms": Trace.execution_duration}.get(c.key)
         return numeric_condition(_end_time() if column is None else column, c.op, c.value)
     if c.key == "run_id":
-        return _run_condition(c.op, c.value, d)
+        return run_condition(c.op, c.value, d)
     if c.key == _PROMPT:
         return _prompt_condition(c.value, d)
     column = {"status": Trace.state, "request_id": Trace.trace_id, "client_request_id": Trace.client_request_id,
