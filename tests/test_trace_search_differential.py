@@ -14,11 +14,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.entities.model_registry import PromptVersion
 from mlflow.tracing.trace_manager import InMemoryTraceManager
 from mlflow.tracking import MlflowClient
+from mlflow.tracking._tracking_service.utils import _get_store
 
 from tests.test_search_differential import reference, token_env  # noqa: F401 - fixtures
 
 T0 = 1_700_000_000_000  # ms
 SESSION = "mlflow.trace.session"
+ISSUE_IDS: dict = {}  # tracking URI -> the id of the issue gamma references
 # label, start offset (ms), duration (ms), status, tags, child spans (name, type), in run
 TRACES = [
     ("alpha", 0, 100, "OK", {"team": "red", "env": "prod"}, [("retrieve", SpanType.RETRIEVER)], True),
@@ -115,6 +117,8 @@ FILTERS = [
     "prompt = 'greeting/2'",
     "prompt = 'farewell/2'",
     "issue.id = 'iss-1'",
+    "issue.id = 'ISSUE_ID'",
+    "issue.id = 'ISSUE_ID' AND status = 'OK'",
     "RUN_NE",
     "trace.text ILIKE '%GAMMA%'",
     "attributes.text LIKE '%alpha%'",
@@ -165,11 +169,11 @@ def _log_all(tracking_uri: str) -> tuple[str, str, dict]:
         client.end_trace(root.trace_id, outputs={"a": label}, status=status, end_time_ns=start + duration * 1_000_000)
         labels[root.trace_id] = label
     mlflow.flush_trace_async_logging()
-    _assess(client, {v: k for k, v in labels.items()})
+    _assess(client, exp_id, {v: k for k, v in labels.items()})
     return exp_id, run_id, labels
 
 
-def _assess(client, ids):
+def _assess(client, exp_id, ids):
     for label, items in FEEDBACK.items():
         for name, value in items:
             mlflow.log_feedback(trace_id=ids[label], name=name, value=value)
@@ -181,6 +185,10 @@ def _assess(client, ids):
     mlflow.override_feedback(trace_id=ids["beta"], assessment_id=old.assessment_id, value=0.95)
     # A session-scoped assessment speaks for every trace of session s1 (alpha and delta).
     mlflow.log_feedback(trace_id=ids["alpha"], name="session_ok", value="yes", metadata={SESSION: "s1"})
+    # An issue reference (an assessment of type issue named by the issue id) on gamma.
+    issue = _get_store().create_issue(exp_id, "wrong tone", "rude answers")
+    ISSUE_IDS[mlflow.get_tracking_uri()] = issue.issue_id
+    mlflow.log_issue(trace_id=ids["gamma"], issue_id=issue.issue_id)
     for label, versions in PROMPTS.items():
         client.link_prompt_versions_to_trace(trace_id=ids[label],
                                              prompt_versions=[PromptVersion(n, v, template="t") for n, v in versions])
@@ -220,6 +228,7 @@ def _answers(both, filter_string, order_by):
         f = filter_string
         if f:
             f = f.replace("RUN_ID", f"run_id = '{run_id}'").replace("RUN_NE", f"run_id != '{run_id}'")
+            f = f.replace("ISSUE_ID", ISSUE_IDS[uri])
         out[side] = _search(exp_id, labels, f, order_by)
     return out
 
@@ -248,3 +257,14 @@ def test_pages_walk_all_traces_in_order(both):
         if not token:
             break
     assert seen == _answers(both, None, None)["ref"]
+
+
+@pytest.mark.parametrize("filter_string, expected", [
+    ("issue.id = 'ISSUE_ID'", ["gamma"]),
+    ("feedback.session_ok = 'yes'", ["delta", "alpha"]),  # delta through alpha's session
+    ("span.name = 'retrieve' AND span.type = 'LLM'", []),  # no single span is both
+    ("prompt = 'greeting/1'", ["gamma", "alpha"]),
+])
+def test_new_filters_find_what_they_should(both, filter_string, expected):
+    answers = _answers(both, filter_string, None)
+    assert answers["ours"] == answers["ref"] == expected, answers
