@@ -14,6 +14,7 @@ from .cli import ml_tracking_cli
 from .config import DEFAULTS, Settings
 from .http.proxies import trust_forwarded_headers
 from .registry.storage import storage_from_config
+from .search.sql import sqlite_regexp
 from .state import EXTENSION_KEY, TrackingState, get_state
 
 __all__ = ["MLTracking", "TrackingState", "get_state", "EXTENSION_KEY"]
@@ -35,6 +36,8 @@ def _tune_sqlite(engine: Any) -> None:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
+        # RLIKE in trace filters: SQLite's REGEXP operator calls this function.
+        dbapi_connection.create_function("regexp", 2, sqlite_regexp, deterministic=True)
 
     event.listen(engine, "connect", on_connect)
     engine.dispose()  # connections opened before the listener get the pragmas too

@@ -138,6 +138,9 @@ class Scanner:
             key = m.group(0) if m else ""
             if m:
                 self.pos = m.end()
+            if key.endswith(".") and self.text.startswith("`", self.pos):
+                # a quoted last segment: span.attributes.`mlflow.spanType`
+                key += self._quoted(_BACKTICK, "backtick-quoted key")
         if key == "":
             raise self.error(f"empty key after '{entity}.'", start)
         self._check_identifier_end(start)
@@ -162,7 +165,7 @@ class Scanner:
                 self.pos += len(sym)
                 return sym
         word = self.peek_keyword()
-        if word in ("LIKE", "ILIKE", "IN"):
+        if word in ("LIKE", "ILIKE", "RLIKE", "IN"):
             self.take_keyword(word)
             return word
         if word == "NOT":
@@ -181,7 +184,7 @@ class Scanner:
                     return "IS NOT NULL"
             raise self.error(f"expected NULL or NOT NULL after IS, found {self.token_at()}")
         raise self.error(
-            f"expected a comparator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN, IS NULL) after {ident_text!r}, "
+            f"expected a comparator (=, !=, <, <=, >, >=, LIKE, ILIKE, RLIKE, IN, NOT IN, IS NULL) after {ident_text!r}, "
             f"found {self.token_at()}"
         )
 

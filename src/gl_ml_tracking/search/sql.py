@@ -8,20 +8,26 @@ AND/OR tree. :class:`Dialect` hides what differs between the databases:
   ``ILIKE`` is not; ``%`` and ``_`` are the only wildcards and there is no escape
   character, as on MLflow's SQLite store;
 * strings sort by code point on every database (``COLLATE "C"`` on PostgreSQL), as
-  MLflow's SQLite store does.
+  MLflow's SQLite store does;
+* ``RLIKE`` is a regular-expression search: PostgreSQL's ``~``, and on SQLite the
+  ``REGEXP`` operator backed by :func:`sqlite_regexp` (Python's ``re``), which the
+  extension registers on every SQLite connection. A pattern the database cannot
+  compile is refused with INVALID_PARAMETER_VALUE before the query runs.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import re
+from typing import Any, Callable, Optional
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, func, or_, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..errors import InvalidParameter
 from .grammar import And, Comparison, Node
 
-__all__ = ["Dialect", "Leaf", "compile_filter", "numeric_condition", "like_to_glob"]
+__all__ = ["Dialect", "Leaf", "compile_filter", "numeric_condition", "like_to_glob", "sqlite_regexp"]
 
 
 class Dialect:
@@ -48,7 +54,30 @@ class Dialect:
             pattern = pattern.replace("\\", "\\\\")
         return expr.ilike(pattern) if insensitive else expr.like(pattern)
 
+    def regexp(self, expr: ColumnElement, pattern: str) -> ColumnElement:
+        """``expr`` contains a match of the regular expression ``pattern`` (RLIKE)."""
+        self.check_regexp(pattern)
+        if self.name == "postgresql":
+            return expr.op("~", is_comparison=True)(pattern)
+        return expr.op("REGEXP", is_comparison=True)(pattern)
+
+    def check_regexp(self, pattern: str) -> None:
+        """Refuse a pattern the database would fail on (a 400, not the query's 500)."""
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise InvalidParameter(f"Invalid regular expression {pattern!r} for RLIKE: {exc}.") from None
+        if self.name == "postgresql":
+            try:
+                with self.session.begin_nested():
+                    self.session.execute(text("SELECT '' ~ :p"), {"p": pattern})
+            except DBAPIError as exc:
+                raise InvalidParameter(f"Invalid regular expression {pattern!r} for RLIKE: "
+                                       f"{str(exc.orig).splitlines()[0]}.") from None
+
     def compare_string(self, expr: ColumnElement, op: str, value: Any) -> ColumnElement:
+        if op == "RLIKE":
+            return self.regexp(expr, value)
         if op == "=":
             return expr == value
         if op == "!=":
@@ -77,6 +106,16 @@ def like_to_glob(pattern: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def sqlite_regexp(pattern: Optional[str], value: Optional[str]) -> bool:
+    """SQLite's ``value REGEXP pattern`` (registered as ``regexp``): a search, as MLflow's."""
+    if pattern is None or value is None:
+        return False
+    try:
+        return re.search(pattern, value) is not None
+    except re.error:
+        return False
 
 
 def numeric_condition(expr: ColumnElement, op: str, value: Any) -> ColumnElement:

@@ -20,7 +20,7 @@ from . import trace_values as tv
 from .common import now_ms
 
 SOURCE_TYPES = ("SOURCE_TYPE_UNSPECIFIED", "HUMAN", "LLM_JUDGE", "CODE")
-KINDS = ("feedback", "expectation")
+KINDS = ("feedback", "expectation", "issue")  # issue: a reference to an issue (mlflow.log_issue)
 
 
 def _trace_pk(session: Session, project_id: str, trace_id: Any) -> int:
@@ -37,7 +37,7 @@ def _trace_pk(session: Session, project_id: str, trace_id: Any) -> int:
 def _kind_and_value(data: dict) -> tuple[str, str]:
     present = [k for k in KINDS if data.get(k) is not None]
     if len(present) != 1:
-        raise InvalidParameter("An assessment must have exactly one of `feedback` or `expectation`.")
+        raise InvalidParameter("An assessment must have exactly one of `feedback`, `expectation` or `issue`.")
     body = data[present[0]]
     if not isinstance(body, dict):
         raise InvalidParameter(f"Invalid `{present[0]}`: expected an object.")

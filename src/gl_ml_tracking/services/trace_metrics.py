@@ -1,11 +1,26 @@
-"""``traces/metrics``: aggregates over an experiment's traces, as MLflow 3's
-``query_trace_metrics`` (the TRACES view): ``trace_count``, ``latency`` (ms) and token
-counts, by ``trace_name`` / ``trace_status`` and by time bucket (``time_bucket``, ISO
-8601), with COUNT, SUM, AVG, MIN, MAX and percentiles; ``filters`` are trace filters."""
+"""``traces/metrics``: MLflow 3.17.2's ``query_trace_metrics`` over a project's
+experiments, in its three views:
+
+* TRACES: trace_count (COUNT; by trace_name, trace_status), session_count (COUNT),
+  latency (AVG MIN MAX PERCENTILE; by trace_name) and the token counts input_tokens,
+  output_tokens, total_tokens, cache_read_input_tokens, cache_creation_input_tokens
+  (SUM AVG MIN MAX PERCENTILE; by trace_name);
+* SPANS: span_count (COUNT; by span_name, span_type, span_status, span_model_name,
+  span_model_provider), latency (AVG MIN MAX PERCENTILE; by span_name, span_status),
+  input_cost, output_cost, total_cost (SUM AVG MIN MAX PERCENTILE; by the model
+  dimensions);
+* ASSESSMENTS: assessment_count (COUNT; by assessment_name, assessment_value) and
+  assessment_value (AVG MIN MAX PERCENTILE; by assessment_name).
+
+With ``time_interval_seconds`` (which needs ``start_time_ms`` and ``end_time_ms``,
+both inclusive) the points are also grouped by ``time_bucket`` (ISO 8601, UTC).
+``filters`` follow :mod:`.trace_metrics_filters`. Points are ordered by time bucket
+and dimensions; a point whose aggregations are all empty is left out. The rows come
+from :mod:`.trace_metrics_rows`.
+"""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from collections import defaultdict
 from typing import Any, Optional
@@ -14,18 +29,34 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter
-from ..models import Experiment, Trace, TraceMetadata
+from ..models import Experiment, Trace
+from ..search.sql import Dialect
 from . import lookups
-from . import trace_values as tv
-from .trace_search import filter_condition
+from . import trace_metrics_rows as rows
+from .trace_metrics_filters import conditions
 
-METRICS = ("trace_count", "latency", "input_tokens", "output_tokens", "total_tokens")
-DIMENSIONS = {"trace_name": Trace.name, "trace_status": Trace.state}
 AGGREGATIONS = ("COUNT", "SUM", "AVG", "PERCENTILE", "MIN", "MAX")
+_STATS = ("SUM", "AVG", "MIN", "MAX", "PERCENTILE")
+_SPREAD = ("AVG", "MIN", "MAX", "PERCENTILE")
+_TOKENS = ("input_tokens", "output_tokens", "total_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+_MODEL_DIMS = ("span_model_name", "span_model_provider")
+# view -> metric -> (aggregations, dimensions)
+CONFIGS = {
+    "TRACES": {"trace_count": (("COUNT",), ("trace_name", "trace_status")), "session_count": (("COUNT",), ()),
+               "latency": (_SPREAD, ("trace_name",)), **{t: (_STATS, ("trace_name",)) for t in _TOKENS}},
+    "SPANS": {"span_count": (("COUNT",), ("span_name", "span_type", "span_status", *_MODEL_DIMS)),
+              "latency": (_SPREAD, ("span_name", "span_status")),
+              **{c: (_STATS, _MODEL_DIMS) for c in ("input_cost", "output_cost", "total_cost")}},
+    "ASSESSMENTS": {"assessment_count": (("COUNT",), ("assessment_name", "assessment_value")),
+                    "assessment_value": (_SPREAD, ("assessment_name",))},
+}
+_VIEW_NUMBERS = {"1": "TRACES", "2": "SPANS", "3": "ASSESSMENTS"}
+_ROWS = {"TRACES": rows.trace_rows, "SPANS": rows.span_rows, "ASSESSMENTS": rows.assessment_rows}
 TIME_BUCKET = "time_bucket"
+MAX_RESULTS = 1000
 
 
-def _aggregations(items: Any) -> list[tuple[str, Optional[float]]]:
+def _aggregations(items: Any, allowed: tuple) -> list[tuple[str, Optional[float]]]:
     out = []
     for item in items or []:
         kind = str((item or {}).get("aggregation_type", "")).upper()
@@ -39,6 +70,9 @@ def _aggregations(items: Any) -> list[tuple[str, Optional[float]]]:
         out.append((kind, float(pct) if kind == "PERCENTILE" else None))
     if not out:
         raise InvalidParameter("Missing value for required parameter 'aggregations'.")
+    if invalid := sorted({k for k, _ in out} - set(allowed)):
+        raise InvalidParameter(f"Found invalid aggregation_type(s): {invalid}. "
+                               f"Supported aggregation types: {sorted(allowed)}")
     return out
 
 
@@ -49,9 +83,9 @@ def _percentile(values: list[float], pct: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def _aggregate(kind: str, pct: Optional[float], values: list[float]) -> Optional[float]:
+def _aggregate(kind: str, pct: Optional[float], values: list, distinct: bool) -> Optional[float]:
     if kind == "COUNT":
-        return float(len(values))
+        return float(len(set(values)) if distinct else len(values))
     if not values:
         return None
     if kind == "SUM":
@@ -65,81 +99,66 @@ def _aggregate(kind: str, pct: Optional[float], values: list[float]) -> Optional
     return _percentile(values, pct)
 
 
+def _int_arg(args: dict, name: str) -> Optional[int]:
+    value = args.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidParameter(f"Invalid value {value!r} for parameter '{name}': expected an integer.") from None
+
+
+def _sort_key(key: tuple) -> tuple:
+    return tuple((0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for v in key)
+
+
 def query(session: Session, project_id: str, args: dict) -> list[dict]:
     view = str(args.get("view_type") or "TRACES").upper()
-    if view not in ("TRACES", "1"):
-        raise InvalidParameter(f"Trace metrics of the {view} view are not supported; use TRACES.")
+    view = _VIEW_NUMBERS.get(view, view)
+    if view not in CONFIGS:
+        raise InvalidParameter(f"view_type must be one of {list(CONFIGS)}, got '{view}'")
     metric = args.get("metric_name")
-    if metric not in METRICS:
-        raise InvalidParameter(f"Invalid metric_name {metric!r} for TRACES: expected one of {', '.join(METRICS)}.")
-    aggregations = _aggregations(args.get("aggregations"))
+    if metric not in CONFIGS[view]:
+        raise InvalidParameter(f"metric_name must be one of {list(CONFIGS[view])}, got '{metric}'")
+    allowed_aggs, allowed_dims = CONFIGS[view][metric]
+    aggregations = _aggregations(args.get("aggregations"), allowed_aggs)
     dimensions = list(args.get("dimensions") or [])
-    for d in dimensions:
-        if d not in DIMENSIONS:
-            raise InvalidParameter(f"Invalid dimension {d!r}: expected one of {', '.join(DIMENSIONS)}.")
-    interval = args.get("time_interval_seconds")
-    if interval is not None and int(interval) <= 0:
+    if invalid := sorted(set(dimensions) - set(allowed_dims)):
+        raise InvalidParameter(f"Found invalid dimension(s): {invalid}. Supported dimensions: {sorted(allowed_dims)}")
+    interval = _int_arg(args, "time_interval_seconds")
+    start, end = _int_arg(args, "start_time_ms"), _int_arg(args, "end_time_ms")
+    if interval is not None and interval <= 0:
         raise InvalidParameter("time_interval_seconds must be positive.")
+    if interval and (start is None or end is None):
+        raise InvalidParameter("start_time_ms and end_time_ms are required if time_interval_seconds is set")
+    limit = _int_arg(args, "max_results") or MAX_RESULTS
     iids = [lookups.parse_experiment_iid(e) for e in args.get("experiment_ids") or []]
     if not iids:
         raise InvalidParameter("Missing value for required parameter 'experiment_ids'.")
-    stmt = (select(Trace.id, Trace.request_time, Trace.execution_duration, *[DIMENSIONS[d] for d in dimensions])
-            .join(Experiment, Experiment.id == Trace.experiment_id)
+    conds = conditions(args.get("filters"), view, Dialect(session, Trace))
+    base = (select().select_from(Trace).join(Experiment, Experiment.id == Trace.experiment_id)
             .where(Trace.project_id == project_id, Experiment.iid.in_(iids)))
-    for f in args.get("filters") or []:
-        cond = filter_condition(session, f)
-        if cond is not None:
-            stmt = stmt.where(cond)
-    if args.get("start_time_ms") is not None:
-        stmt = stmt.where(Trace.request_time >= int(args["start_time_ms"]))
-    if args.get("end_time_ms") is not None:
-        stmt = stmt.where(Trace.request_time < int(args["end_time_ms"]))
-    rows = session.execute(stmt).all()
-    tokens = _token_usage(session, [r[0] for r in rows]) if metric.endswith("_tokens") else {}
-    groups: dict[tuple, list[float]] = defaultdict(list)
-    for row in rows:
-        key = tuple(row[3:])
-        if any(k is None for k in key):
+    groups: dict[tuple, list] = defaultdict(list)
+    step = interval * 1000 if interval else None
+    for ts, dims, value in _ROWS[view](session, base, metric, dimensions, conds, start, end):
+        if value is None or any(d is None for d in dims):
             continue
-        if interval:
-            step = int(interval) * 1000
-            key = (row[1] // step * step,) + key
-        if metric == "latency":
-            if row[2] is not None:
-                groups[key].append(float(row[2]))
-            else:
-                groups.setdefault(key, [])
-        elif metric == "trace_count":
-            groups[key].append(1.0)
-        elif row[0] in tokens and metric in tokens[row[0]]:
-            groups[key].append(float(tokens[row[0]][metric]))
-    names = ([TIME_BUCKET] if interval else []) + dimensions
+        groups[((ts // step * step,) if step else ()) + dims].append(value)
+    names = ([TIME_BUCKET] if step else []) + dimensions
     points = []
-    for key in sorted(groups, key=lambda k: tuple("" if v is None else str(v).zfill(20) for v in k)):
+    for key in sorted(groups, key=_sort_key):
         values = {}
         for kind, pct in aggregations:
-            value = _aggregate(kind, pct, groups[key])
+            value = _aggregate(kind, pct, groups[key], distinct=metric == "session_count")
             if value is not None:
                 values[f"P{pct}" if kind == "PERCENTILE" else kind] = value
         if not values:
             continue
         dims = dict(zip(names, key))
-        if interval:
+        if step:
             dims[TIME_BUCKET] = dt.datetime.fromtimestamp(dims[TIME_BUCKET] / 1000, tz=dt.timezone.utc).isoformat()
         points.append({"metric_name": metric, "dimensions": {k: str(v) for k, v in dims.items()}, "values": values})
-    limit = int(args.get("max_results") or 1000)
-    return points[:limit]
-
-
-def _token_usage(session: Session, pks: list[int]) -> dict[int, dict]:
-    out = {}
-    for start in range(0, len(pks), 1000):
-        for pk, raw in session.execute(select(TraceMetadata.trace_pk, TraceMetadata.value).where(
-                TraceMetadata.trace_pk.in_(pks[start:start + 1000]), TraceMetadata.key == tv.TOKEN_USAGE_METADATA)):
-            try:
-                usage = json.loads(raw or "")
-            except ValueError:
-                continue
-            if isinstance(usage, dict):
-                out[pk] = usage
-    return out
+        if len(points) >= limit:
+            break
+    return points
