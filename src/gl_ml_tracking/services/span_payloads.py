@@ -17,12 +17,12 @@ import json
 import uuid
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
-from google.protobuf.json_format import MessageToDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import Span
 from ..state import get_state
+from .otlp_json import span_dict
 from .package_storage import delete_after_commit, delete_if_rolled_back, new_storage_key, storage_or_default
 
 BIG_STRING = 64 * 1024  # bytes: an attribute string this long is written in slices
@@ -38,7 +38,7 @@ def _dumps(value: Any) -> str:
 
 def inline_text(span: Any) -> str:
     """The payload of a small span."""
-    return _dumps(MessageToDict(span, preserving_proto_field_name=True))
+    return _dumps(span_dict(span))
 
 
 class _Reader:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter
@@ -19,7 +19,8 @@ from ..models import Experiment, Span, Trace, TraceMetadata, TraceTag
 from . import lookups, span_payloads
 from .assessments import create_for_trace
 from . import trace_values as tv
-from .common import dialect_insert, now_ms
+from .common import now_ms
+from .statement_cache import cached_statement
 
 _STATUS_NAMES = {0: "UNSET", 1: "OK", 2: "ERROR"}
 
@@ -66,18 +67,25 @@ def _root_previews(span: Any, big: dict[int, str]) -> tuple[Optional[str], Optio
     return found.get(tv.SPAN_INPUTS_ATTRIBUTE), found.get(tv.SPAN_OUTPUTS_ATTRIBUTE)
 
 
+_TRACES, _SPANS = Trace.__table__, Span.__table__
+
+
+def _find_trace(session: Session) -> Any:
+    return cached_statement(session, "trace_ingest.find", lambda _insert: select(_TRACES.c.id).where(
+        _TRACES.c.project_id == bindparam("p"), _TRACES.c.trace_id == bindparam("t")))
+
+
 def ensure_trace(session: Session, project_id: str, experiment: Experiment, trace_id: str, request_time: int) -> int:
-    """The trace row's id, created (IN_PROGRESS, not finalized) when missing."""
-    insert = dialect_insert(session)
-    session.execute(
-        insert(Trace)
-        .values(project_id=project_id, trace_id=trace_id, experiment_id=experiment.id, state="IN_PROGRESS",
-                request_time=request_time, finalized=False)
-        .on_conflict_do_nothing(index_elements=[Trace.project_id, Trace.trace_id])
-    )
-    return session.execute(
-        select(Trace.id).where(Trace.project_id == project_id, Trace.trace_id == trace_id)
-    ).scalar_one()
+    """The trace row's id, created (IN_PROGRESS, not finalized) when missing. Looked up
+    first: a trace's spans come in several exports, and only the first one creates it."""
+    found = session.execute(_find_trace(session), {"p": project_id, "t": trace_id}).scalar()
+    if found is not None:
+        return found
+    add = cached_statement(session, "trace_ingest.add", lambda insert: insert(_TRACES).on_conflict_do_nothing(
+        index_elements=[_TRACES.c.project_id, _TRACES.c.trace_id]))
+    session.execute(add, {"project_id": project_id, "trace_id": trace_id, "experiment_id": experiment.id,
+                          "state": "IN_PROGRESS", "request_time": request_time, "finalized": False})
+    return session.execute(_find_trace(session), {"p": project_id, "t": trace_id}).scalar_one()
 
 
 def log_spans(session: Session, project_id: str, experiment_id: Any, spans: Iterable[Any]) -> int:
@@ -86,7 +94,7 @@ def log_spans(session: Session, project_id: str, experiment_id: Any, spans: Iter
     big payloads go to the file storage (``span_payloads.store``)."""
     if experiment_id in (None, ""):
         raise InvalidParameter("Missing the experiment: send its id in the X-MLflow-Experiment-Id header.")
-    experiment = lookups.get_active_experiment(session, project_id, experiment_id)
+    experiment = lookups.get_active_experiment(session, project_id, experiment_id, with_tags=False)
     pks: dict[bytes, int] = {}
     pending: list[dict] = []
     count = 0
@@ -117,33 +125,30 @@ def _write_spans(session: Session, rows: list[dict]) -> int:
     return written
 
 
-_SPAN_UPSERT: dict[str, Any] = {}
 _SPAN_COLUMNS = ("parent_span_id", "name", "span_type", "status", "start_ns", "end_ns", "payload", "payload_key")
 
 
 def _span_upsert(session: Session) -> Any:
-    """INSERT .. ON CONFLICT (trace, span) DO UPDATE, built once per dialect (building
-    it cost more than running it)."""
-    name = session.get_bind().dialect.name
-    if name not in _SPAN_UPSERT:
-        stmt = dialect_insert(session)(Span)
-        _SPAN_UPSERT[name] = stmt.on_conflict_do_update(
-            index_elements=[Span.trace_pk, Span.span_id],
-            set_={c: stmt.excluded[c] for c in _SPAN_COLUMNS},
-        )
-    return _SPAN_UPSERT[name]
+    """INSERT .. ON CONFLICT (trace, span) DO UPDATE (a retried export changes nothing), a
+    Core statement built once per dialect: no ORM bulk machinery per export."""
+    def build(insert):
+        stmt = insert(_SPANS)
+        return stmt.on_conflict_do_update(index_elements=[_SPANS.c.trace_pk, _SPANS.c.span_id],
+                                          set_={c: stmt.excluded[c] for c in _SPAN_COLUMNS})
+
+    return cached_statement(session, "trace_ingest.spans", build)
 
 
 def _fill_from_root(session: Session, pk: int, root: dict, inputs: Optional[str], outputs: Optional[str]) -> None:
     """What the root span says of the trace, where the trace info has not spoken yet."""
     state = {"OK": "OK", "ERROR": "ERROR"}.get(root["status"], "OK") if root["end_ns"] else "IN_PROGRESS"
     duration = (root["end_ns"] - root["start_ns"]) // 1_000_000 if root["end_ns"] else None
-    session.execute(
-        update(Trace).where(Trace.id == pk, Trace.finalized.is_(False)).values(
-            name=root["name"][:250], state=state, execution_duration=duration,
-            request_time=root["start_ns"] // 1_000_000, request_preview=inputs, response_preview=outputs,
-        )
-    )
+    stmt = cached_statement(session, "trace_ingest.root", lambda _insert: update(_TRACES).where(
+        _TRACES.c.id == bindparam("pk"), _TRACES.c.finalized.is_(False)).values(
+        name=bindparam("v_name"), state=bindparam("v_state"), execution_duration=bindparam("v_duration"),
+        request_time=bindparam("v_time"), request_preview=bindparam("v_in"), response_preview=bindparam("v_out")))
+    session.execute(stmt, {"pk": pk, "v_name": root["name"][:250], "v_state": state, "v_duration": duration,
+                           "v_time": root["start_ns"] // 1_000_000, "v_in": inputs, "v_out": outputs})
 
 
 # -- trace info -----------------------------------------------------------------------
@@ -151,9 +156,13 @@ def upsert_pairs(session: Session, model: Any, pk: int, pairs: dict[str, Optiona
     """Set tags or metadata (``model``: TraceTag or TraceMetadata) of trace ``pk``."""
     if not pairs:
         return
-    insert = dialect_insert(session)
-    stmt = insert(model)
-    stmt = stmt.on_conflict_do_update(index_elements=[model.trace_pk, model.key], set_={"value": stmt.excluded.value})
+    table = model.__table__
+
+    def build(insert):
+        stmt = insert(table)
+        return stmt.on_conflict_do_update(index_elements=[table.c.trace_pk, table.c.key], set_={"value": stmt.excluded.value})
+
+    stmt = cached_statement(session, "trace_ingest.pairs." + table.name, build)
     session.execute(stmt, [{"trace_pk": pk, "key": k, "value": v} for k, v in pairs.items()])
 
 
@@ -168,7 +177,7 @@ def start_trace(session: Session, project_id: str, info: Any) -> int:
     if not isinstance(info, dict):
         raise InvalidParameter("Missing value for required parameter 'trace.trace_info'.")
     trace_id = tv.validate_trace_id(info.get("trace_id"))
-    experiment = lookups.get_active_experiment(session, project_id, _experiment_of(info))
+    experiment = lookups.get_active_experiment(session, project_id, _experiment_of(info), with_tags=False)
     request_time = tv.timestamp_to_ms(info.get("request_time"), "request_time") or now_ms()
     duration = tv.duration_to_ms(info.get("execution_duration"), "execution_duration")
     state = tv.parse_state(info.get("state"))
