@@ -99,6 +99,9 @@ DEFAULTS: dict[str, object] = {
     "GL_ML_TRACKING_WEBHOOKS_RETENTION_DAYS": 30,
     # Largest OTLP span export (POST <tracking URI>/v1/traces) accepted (bytes); 413 past it.
     "GL_ML_TRACKING_MAX_TRACE_BODY": 64 * 1024**2,
+    # A span larger than this (bytes, as OTLP) keeps its payload in the file storage, not in
+    # its database row (which keeps a skeleton with long strings cut, for pages and search).
+    "GL_ML_TRACKING_TRACE_SPAN_INLINE_MAX": 1024**2,
 }
 
 

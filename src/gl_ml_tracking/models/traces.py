@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import TABLE_PREFIX, Base, BigId
@@ -59,6 +59,11 @@ class TraceMetadata(_TraceKeyValue, Base):
 
 class Span(Base):
     __tablename__ = TABLE_PREFIX + "trace_spans"
+    __table_args__ = (
+        # Only stored payloads have a key: garbage collection looks keys up.
+        Index("ix_glml_trace_spans_payload_key", "payload_key", unique=False,
+              sqlite_where=text("payload_key IS NOT NULL"), postgresql_where=text("payload_key IS NOT NULL")),
+    )
 
     trace_pk: Mapped[int] = mapped_column(BigId, ForeignKey(Trace.id, ondelete="CASCADE"), primary_key=True)
     span_id: Mapped[str] = mapped_column(String(32), primary_key=True)  # hex
@@ -69,6 +74,9 @@ class Span(Base):
     start_ns: Mapped[int] = mapped_column(BigInteger, nullable=False)
     end_ns: Mapped[Optional[int]] = mapped_column(BigInteger)
     payload: Mapped[str] = mapped_column(Text, nullable=False)  # the OTLP span, protobuf JSON
+    # Set when the payload is in the file storage (a big span): ``payload`` is then its
+    # skeleton (services/span_payloads.py).
+    payload_key: Mapped[Optional[str]] = mapped_column(String(300))
 
 
 class Assessment(Base):

@@ -1,9 +1,10 @@
-"""Traces in MLflow's JSON: TraceInfoV3, the v2 TraceInfo, Assessment, and the full
-trace with its spans (built as text: the stored spans are JSON already)."""
+"""Traces in MLflow's JSON: TraceInfoV3, the v2 TraceInfo, Assessment. (The full trace
+with its spans is streamed by ``services/span_payloads.trace_chunks``: the stored spans are
+JSON already.)"""
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from typing import Any
 
 from ..services import trace_values as tv
 from ..services.traces import TraceData, artifact_location
@@ -70,8 +71,3 @@ def trace_info_v2_json(d: TraceData) -> dict:
         "request_metadata": [{"key": k, "value": v} for k, v in info["trace_metadata"].items()],
         "tags": [{"key": k, "value": v} for k, v in info["tags"].items()],
     }
-
-
-def trace_text(d: TraceData, spans: Sequence[str]) -> str:
-    """``{"trace_info": ..., "spans": [...]}`` as JSON text, the spans spliced in as stored."""
-    return '{"trace_info":' + json.dumps(trace_info_json(d)) + ',"spans":[' + ",".join(spans) + "]}"

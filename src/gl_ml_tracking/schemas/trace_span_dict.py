@@ -3,7 +3,7 @@ trace's ``traces.json``, which MLflow's UI handler ``get-trace-artifact`` answer
 from __future__ import annotations
 
 import json
-from typing import Optional, Sequence
+from typing import Iterable, Iterator, Optional
 
 from ..services.trace_view import attribute_map
 
@@ -36,6 +36,9 @@ def span_dict(payload: str) -> dict:
     }
 
 
-def traces_json(payloads: Sequence[str]) -> str:
-    """The trace's spans as ``{"spans": [...]}`` JSON text."""
-    return json.dumps({"spans": [span_dict(p) for p in payloads]})
+def traces_json(payloads: Iterable[str]) -> Iterator[bytes]:
+    """The trace's spans as ``{"spans": [...]}`` JSON, span by span."""
+    yield b'{"spans":['
+    for i, payload in enumerate(payloads):
+        yield (b"," if i else b"") + json.dumps(span_dict(payload)).encode()
+    yield b"]}"

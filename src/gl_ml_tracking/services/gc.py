@@ -7,8 +7,9 @@ Two kinds of garbage:
   (``ml_model`` packages ``<model name>``/``<version>``) whose experiment, run, logged model
   or model version no longer exists, e.g. removed by a bulk delete that bypassed the
   services, or by a crash between the database commit and the storage deletion;
-* **orphan objects**: storage objects no package file row refers to, e.g. an upload whose
-  transaction never committed and whose clean-up did not run (killed worker).
+* **orphan objects**: storage objects no package file row (nor span row: big span payloads,
+  ``services/span_payloads.py``) refers to, e.g. an upload whose transaction never committed
+  and whose clean-up did not run (killed worker), or a big span sent again by a retried export.
 
 Permanent deletion through the services (``delete_*_files`` below, ``services.trash``)
 removes files right away; ``flask ml-tracking gc`` finds what slipped through. Objects
@@ -25,7 +26,7 @@ from typing import Callable, Iterable, Iterator, Optional
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from ..models import Experiment, LoggedModel, ModelVersion, Package, PackageFile, RegisteredModel, Run
+from ..models import Experiment, LoggedModel, ModelVersion, Package, PackageFile, RegisteredModel, Run, Span
 from ..registry.storage import Storage
 from . import artifacts
 from . import package_writes
@@ -170,8 +171,14 @@ def find_orphan_objects(session: Session, storage: Storage, grace_ms: int = DEFA
         return made is not None and made < cutoff
 
     for batch in _batches(k for k in storage.iter_keys("projects/") if old_enough(k)):
-        referenced = set(session.scalars(select(PackageFile.storage_key).where(PackageFile.storage_key.in_(batch))))
+        referenced = _referenced(session, batch)
         yield from (k for k in batch if k not in referenced)
+
+
+def _referenced(session: Session, keys: list[str]) -> set[str]:
+    """The keys a package file or a span (its stored payload) refers to."""
+    found = set(session.scalars(select(PackageFile.storage_key).where(PackageFile.storage_key.in_(keys))))
+    return found | set(session.scalars(select(Span.payload_key).where(Span.payload_key.in_(keys))))
 
 
 # --------------------------------------------------------------------------- collecting
@@ -204,7 +211,7 @@ def collect_garbage(session: Session, storage: Storage, *, dry_run: bool = False
         report.orphan_objects.extend(batch)
         if not dry_run:
             # Checked again right before deleting: a row may have been committed meanwhile.
-            still = set(session.scalars(select(PackageFile.storage_key).where(PackageFile.storage_key.in_(batch))))
+            still = _referenced(session, batch)
             for key in batch:
                 if key not in still:
                     storage.delete(key)

@@ -9,36 +9,24 @@ upserted by (trace, span id), so a retried export changes nothing.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
-from google.protobuf.json_format import MessageToDict, ParseDict
-from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter
 from ..models import Experiment, Span, Trace, TraceMetadata, TraceTag
-from . import lookups
+from . import lookups, span_payloads
 from .assessments import create_for_trace
 from . import trace_values as tv
-from .common import dialect_insert, now_ms
+from .common import now_ms
+from .statement_cache import cached_statement
 
 _STATUS_NAMES = {0: "UNSET", 1: "OK", 2: "ERROR"}
 
 
 # -- OTLP spans ---------------------------------------------------------------------
-def parse_otlp(body: bytes, content_type: str) -> ExportTraceServiceRequest:
-    request = ExportTraceServiceRequest()
-    try:
-        if "json" in (content_type or ""):
-            ParseDict(json.loads(body), request)
-        else:
-            request.ParseFromString(body)
-    except (DecodeError, ValueError, TypeError, RecursionError) as exc:
-        raise InvalidParameter(f"Invalid OTLP trace export request: {str(exc)[:200]}")
-    return request
+SPAN_CHUNK = 500  # spans written per statement: a 10,000-span export is never one list
 
 
 def _attribute(value: Any) -> Any:
@@ -54,8 +42,11 @@ def _attribute(value: Any) -> Any:
 
 
 def _span_row(span: Any) -> dict:
-    attrs = {a.key: a.value for a in span.attributes if a.key in (tv.SPAN_TYPE_ATTRIBUTE,)}
-    span_type = tv.json_text(_attribute(attrs[tv.SPAN_TYPE_ATTRIBUTE])) if tv.SPAN_TYPE_ATTRIBUTE in attrs else None
+    span_type = None
+    for a in span.attributes:
+        if a.key == tv.SPAN_TYPE_ATTRIBUTE:
+            span_type = tv.json_text(_attribute(a.value))
+            break
     return {
         "span_id": span.span_id.hex(),
         "parent_span_id": span.parent_span_id.hex() or None,
@@ -64,90 +55,100 @@ def _span_row(span: Any) -> dict:
         "status": _STATUS_NAMES.get(span.status.code, "UNSET"),
         "start_ns": int(span.start_time_unix_nano),
         "end_ns": int(span.end_time_unix_nano) or None,
-        "payload": json.dumps(MessageToDict(span, preserving_proto_field_name=True), separators=(",", ":")),
-        "_inputs": None,
-        "_outputs": None,
-        "_span": span,
     }
 
 
-def _root_inputs_outputs(span: Any) -> tuple[Optional[str], Optional[str]]:
+def _root_previews(span: Any, big: dict[int, str]) -> tuple[Optional[str], Optional[str]]:
     found = {}
-    for a in span.attributes:
+    for i, a in enumerate(span.attributes):
         if a.key in (tv.SPAN_INPUTS_ATTRIBUTE, tv.SPAN_OUTPUTS_ATTRIBUTE):
-            val = _attribute(a.value)
-            found[a.key] = val if isinstance(val, str) else json.dumps(val)
+            val = big[i] if i in big else _attribute(a.value)
+            found[a.key] = tv.preview(val if isinstance(val, str) else json.dumps(val))
     return found.get(tv.SPAN_INPUTS_ATTRIBUTE), found.get(tv.SPAN_OUTPUTS_ATTRIBUTE)
 
 
+_TRACES, _SPANS = Trace.__table__, Span.__table__
+
+
+def _find_trace(session: Session) -> Any:
+    return cached_statement(session, "trace_ingest.find", lambda _insert: select(_TRACES.c.id).where(
+        _TRACES.c.project_id == bindparam("p"), _TRACES.c.trace_id == bindparam("t")))
+
+
 def ensure_trace(session: Session, project_id: str, experiment: Experiment, trace_id: str, request_time: int) -> int:
-    """The trace row's id, created (IN_PROGRESS, not finalized) when missing."""
-    insert = dialect_insert(session)
-    session.execute(
-        insert(Trace)
-        .values(project_id=project_id, trace_id=trace_id, experiment_id=experiment.id, state="IN_PROGRESS",
-                request_time=request_time, finalized=False)
-        .on_conflict_do_nothing(index_elements=[Trace.project_id, Trace.trace_id])
-    )
-    return session.execute(
-        select(Trace.id).where(Trace.project_id == project_id, Trace.trace_id == trace_id)
-    ).scalar_one()
+    """The trace row's id, created (IN_PROGRESS, not finalized) when missing. Looked up
+    first: a trace's spans come in several exports, and only the first one creates it."""
+    found = session.execute(_find_trace(session), {"p": project_id, "t": trace_id}).scalar()
+    if found is not None:
+        return found
+    add = cached_statement(session, "trace_ingest.add", lambda insert: insert(_TRACES).on_conflict_do_nothing(
+        index_elements=[_TRACES.c.project_id, _TRACES.c.trace_id]))
+    session.execute(add, {"project_id": project_id, "trace_id": trace_id, "experiment_id": experiment.id,
+                          "state": "IN_PROGRESS", "request_time": request_time, "finalized": False})
+    return session.execute(_find_trace(session), {"p": project_id, "t": trace_id}).scalar_one()
 
 
-def log_spans(session: Session, project_id: str, experiment_id: Any, request: ExportTraceServiceRequest) -> int:
-    """Store the spans of an OTLP export in ``experiment_id``; the number of spans stored."""
+def log_spans(session: Session, project_id: str, experiment_id: Any, spans: Iterable[Any]) -> int:
+    """Store the spans of an OTLP export (``otlp_wire.iter_spans``: one at a time) in
+    ``experiment_id``; the number of spans stored. Rows are written SPAN_CHUNK at a time,
+    big payloads go to the file storage (``span_payloads.store``)."""
     if experiment_id in (None, ""):
         raise InvalidParameter("Missing the experiment: send its id in the X-MLflow-Experiment-Id header.")
-    experiment = lookups.get_active_experiment(session, project_id, experiment_id)
-    by_trace: dict[str, list[dict]] = defaultdict(list)
-    for resource_spans in request.resource_spans:
-        for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
-                if len(span.trace_id) != 16 or len(span.span_id) != 8:
-                    raise InvalidParameter("Invalid span: trace_id must be 16 bytes and span_id 8 bytes.")
-                by_trace[tv.trace_id_from_otel(span.trace_id)].append(_span_row(span))
+    experiment = lookups.get_active_experiment(session, project_id, experiment_id, with_tags=False)
+    pks: dict[bytes, int] = {}
+    pending: list[dict] = []
     count = 0
-    upsert = _span_upsert(session)
-    for trace_id, rows in by_trace.items():
-        start_ms = min(r["start_ns"] for r in rows) // 1_000_000
-        pk = ensure_trace(session, project_id, experiment, trace_id, start_ms)
-        values = [{k: v for k, v in r.items() if not k.startswith("_")} | {"trace_pk": pk} for r in rows]
-        session.execute(upsert, values)
-        count += len(values)
-        root = next((r for r in rows if r["parent_span_id"] is None), None)
-        if root is not None:
-            _fill_from_root(session, pk, root)
-    return count
+    for span in spans:
+        if len(span.trace_id) != 16 or len(span.span_id) != 8:
+            raise InvalidParameter("Invalid span: trace_id must be 16 bytes and span_id 8 bytes.")
+        pk = pks.get(span.trace_id)
+        if pk is None:
+            pk = pks[span.trace_id] = ensure_trace(session, project_id, experiment, tv.trace_id_from_otel(span.trace_id),
+                                                   int(span.start_time_unix_nano) // 1_000_000)
+        row = _span_row(span)
+        big = span_payloads.take_big_strings(span)  # a big span's long strings, taken out once
+        if row["parent_span_id"] is None:
+            _fill_from_root(session, pk, row, *_root_previews(span, big))
+        row["payload"], row["payload_key"] = span_payloads.store(session, project_id, span, big)
+        row["trace_pk"] = pk
+        pending.append(row)
+        if len(pending) >= SPAN_CHUNK:
+            count += _write_spans(session, pending)
+    return count + _write_spans(session, pending)
 
 
-_SPAN_UPSERT: dict[str, Any] = {}
+def _write_spans(session: Session, rows: list[dict]) -> int:
+    if rows:
+        session.execute(_span_upsert(session), rows)
+    written = len(rows)
+    rows.clear()
+    return written
+
+
+_SPAN_COLUMNS = ("parent_span_id", "name", "span_type", "status", "start_ns", "end_ns", "payload", "payload_key")
 
 
 def _span_upsert(session: Session) -> Any:
-    """INSERT .. ON CONFLICT (trace, span) DO UPDATE, built once per dialect (building
-    it cost more than running it)."""
-    name = session.get_bind().dialect.name
-    if name not in _SPAN_UPSERT:
-        stmt = dialect_insert(session)(Span)
-        _SPAN_UPSERT[name] = stmt.on_conflict_do_update(
-            index_elements=[Span.trace_pk, Span.span_id],
-            set_={c: stmt.excluded[c] for c in ("parent_span_id", "name", "span_type", "status", "start_ns", "end_ns", "payload")},
-        )
-    return _SPAN_UPSERT[name]
+    """INSERT .. ON CONFLICT (trace, span) DO UPDATE (a retried export changes nothing), a
+    Core statement built once per dialect: no ORM bulk machinery per export."""
+    def build(insert):
+        stmt = insert(_SPANS)
+        return stmt.on_conflict_do_update(index_elements=[_SPANS.c.trace_pk, _SPANS.c.span_id],
+                                          set_={c: stmt.excluded[c] for c in _SPAN_COLUMNS})
+
+    return cached_statement(session, "trace_ingest.spans", build)
 
 
-def _fill_from_root(session: Session, pk: int, root: dict) -> None:
+def _fill_from_root(session: Session, pk: int, root: dict, inputs: Optional[str], outputs: Optional[str]) -> None:
     """What the root span says of the trace, where the trace info has not spoken yet."""
-    inputs, outputs = _root_inputs_outputs(root["_span"])
     state = {"OK": "OK", "ERROR": "ERROR"}.get(root["status"], "OK") if root["end_ns"] else "IN_PROGRESS"
     duration = (root["end_ns"] - root["start_ns"]) // 1_000_000 if root["end_ns"] else None
-    session.execute(
-        update(Trace).where(Trace.id == pk, Trace.finalized.is_(False)).values(
-            name=root["name"][:250], state=state, execution_duration=duration,
-            request_time=root["start_ns"] // 1_000_000,
-            request_preview=tv.preview(inputs), response_preview=tv.preview(outputs),
-        )
-    )
+    stmt = cached_statement(session, "trace_ingest.root", lambda _insert: update(_TRACES).where(
+        _TRACES.c.id == bindparam("pk"), _TRACES.c.finalized.is_(False)).values(
+        name=bindparam("v_name"), state=bindparam("v_state"), execution_duration=bindparam("v_duration"),
+        request_time=bindparam("v_time"), request_preview=bindparam("v_in"), response_preview=bindparam("v_out")))
+    session.execute(stmt, {"pk": pk, "v_name": root["name"][:250], "v_state": state, "v_duration": duration,
+                           "v_time": root["start_ns"] // 1_000_000, "v_in": inputs, "v_out": outputs})
 
 
 # -- trace info -----------------------------------------------------------------------
@@ -155,9 +156,13 @@ def upsert_pairs(session: Session, model: Any, pk: int, pairs: dict[str, Optiona
     """Set tags or metadata (``model``: TraceTag or TraceMetadata) of trace ``pk``."""
     if not pairs:
         return
-    insert = dialect_insert(session)
-    stmt = insert(model)
-    stmt = stmt.on_conflict_do_update(index_elements=[model.trace_pk, model.key], set_={"value": stmt.excluded.value})
+    table = model.__table__
+
+    def build(insert):
+        stmt = insert(table)
+        return stmt.on_conflict_do_update(index_elements=[table.c.trace_pk, table.c.key], set_={"value": stmt.excluded.value})
+
+    stmt = cached_statement(session, "trace_ingest.pairs." + table.name, build)
     session.execute(stmt, [{"trace_pk": pk, "key": k, "value": v} for k, v in pairs.items()])
 
 
@@ -172,7 +177,7 @@ def start_trace(session: Session, project_id: str, info: Any) -> int:
     if not isinstance(info, dict):
         raise InvalidParameter("Missing value for required parameter 'trace.trace_info'.")
     trace_id = tv.validate_trace_id(info.get("trace_id"))
-    experiment = lookups.get_active_experiment(session, project_id, _experiment_of(info))
+    experiment = lookups.get_active_experiment(session, project_id, _experiment_of(info), with_tags=False)
     request_time = tv.timestamp_to_ms(info.get("request_time"), "request_time") or now_ms()
     duration = tv.duration_to_ms(info.get("execution_duration"), "execution_duration")
     state = tv.parse_state(info.get("state"))

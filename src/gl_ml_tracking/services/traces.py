@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter, ResourceDoesNotExist
 from ..models import ACTIVE, Assessment, Experiment, Run, Span, Trace, TraceIssue, TraceMetadata, TraceRunLink, TraceTag
-from . import lookups
+from . import lookups, span_payloads
 from . import trace_values as tv
 from .common import dialect_insert
 from .trace_ingest import upsert_pairs
@@ -70,19 +70,6 @@ def load_data(session: Session, rows: Sequence[tuple[Trace, int]]) -> list[Trace
 
 def get_trace_data(session: Session, project_id: str, trace_id: Any) -> TraceData:
     return load_data(session, [get_trace_row(session, project_id, trace_id)])[0]
-
-
-def span_payloads(session: Session, trace_pks: Sequence[int]) -> dict[int, list[str]]:
-    """The stored spans (protobuf JSON text) of each trace, in start order."""
-    out: dict[int, list[str]] = {pk: [] for pk in trace_pks}
-    if not trace_pks:
-        return out
-    rows = session.execute(
-        select(Span.trace_pk, Span.payload).where(Span.trace_pk.in_(list(trace_pks))).order_by(Span.trace_pk, Span.start_ns, Span.span_id)
-    )
-    for pk, payload in rows:
-        out[pk].append(payload)
-    return out
 
 
 def span_index(session: Session, trace_pk: int) -> list:
@@ -167,13 +154,14 @@ def delete_traces(session: Session, project_id: str, experiment_id: Any, *, max_
 def _delete_pks(session: Session, pks: list[int]) -> None:
     for start in range(0, len(pks), 1000):
         chunk = pks[start:start + 1000]
+        span_payloads.delete_stored(session, chunk)
         for model in (Span, TraceTag, TraceMetadata, Assessment, TraceRunLink):
             session.execute(delete(model).where(model.trace_pk.in_(chunk)))
         session.execute(delete(Trace).where(Trace.id.in_(chunk)))
 
 
 def purge_experiment_traces(session: Session, project_id: str, experiment_pk: int) -> None:
-    """Every trace of an experiment being deleted for good (its spans are rows: nothing in storage)."""
+    """Every trace of an experiment being deleted for good, with its stored span payloads."""
     _delete_pks(session, list(session.scalars(
         select(Trace.id).where(Trace.project_id == project_id, Trace.experiment_id == experiment_pk))))
     session.execute(delete(TraceIssue).where(TraceIssue.project_id == project_id, TraceIssue.experiment_id == experiment_pk))

@@ -7,7 +7,7 @@ from flask import Response, request
 
 from ...errors import PayloadTooLarge
 from ...schemas.common import NoParameters
-from ...services import trace_ingest
+from ...services import otlp_wire, trace_ingest
 from ...state import get_state
 from .framework import EXPERIMENTS_READ, EXPERIMENTS_WRITE, ApiContext, Routes
 
@@ -41,7 +41,7 @@ def read_body(limit: int) -> bytes:
 @routes.route("v1/traces", "POST", EXPERIMENTS_WRITE, prefix="/", json_body=False, schema=NoParameters)
 def otlp_traces(ctx: ApiContext):
     body = read_body(get_state().config.max_trace_body)
-    export = trace_ingest.parse_otlp(body, request.content_type or "")
-    trace_ingest.log_spans(ctx.session, ctx.project_id, request.headers.get(EXPERIMENT_ID_HEADER), export)
+    spans = otlp_wire.iter_spans(body, request.content_type or "")  # parsed span by span as stored
+    trace_ingest.log_spans(ctx.session, ctx.project_id, request.headers.get(EXPERIMENT_ID_HEADER), spans)
     # OTLP's ExportTraceServiceResponse with nothing rejected: an empty message.
     return Response(b"", mimetype="application/x-protobuf")

@@ -3,13 +3,15 @@ delete, link to runs, assessments. Each is served under ``/api/2.0/mlflow/`` and
 ``/api/3.0/mlflow/`` (the client uses both) and MLflow's UI ``/ajax-api/`` prefix."""
 from __future__ import annotations
 
-from flask import Response
+import json
+
+from flask import Response, stream_with_context
 
 from ...errors import BadRequest, InvalidParameter
 from ...schemas import traces as req
-from ...schemas.trace_json import assessment_json, trace_info_json, trace_info_v2_json, trace_text
+from ...schemas.trace_json import assessment_json, trace_info_json, trace_info_v2_json
 from ...schemas.trace_span_dict import traces_json
-from ...services import assessments, trace_ingest, trace_issues, trace_metrics, trace_search, traces
+from ...services import assessments, span_payloads, trace_ingest, trace_issues, trace_metrics, trace_search, traces
 from .framework import AJAX_PREFIX, EXPERIMENTS_READ, EXPERIMENTS_WRITE, MLFLOW_PREFIX, ApiContext, Routes
 
 routes = Routes()  # gathered by blueprints/api/__init__.py
@@ -65,11 +67,24 @@ def get_trace_info_v2(ctx: ApiContext):
     return {"trace_info": trace_info_v2_json(traces.get_trace_data(ctx.session, ctx.project_id, ctx.get("request_id")))}
 
 
+def _streamed(pieces) -> Response:
+    # Span after span (stored payloads straight from the storage): a 10,000-span or a 50 MB
+    # trace is never one value in the server's memory.
+    return Response(stream_with_context(span_payloads.buffered(pieces)), mimetype="application/json")
+
+
 @route("traces/get", "GET", EXPERIMENTS_READ, req.GetTrace)
 def get_trace(ctx: ApiContext):
     data = traces.get_trace_data(ctx.session, ctx.project_id, ctx.get("trace_id"))
-    spans = traces.span_payloads(ctx.session, [data.trace.id])[data.trace.id]
-    return Response('{"trace":' + trace_text(data, spans) + "}", mimetype="application/json")
+    # Read now: the rows expire when the pipeline commits, before the answer streams.
+    session, pk, info = ctx.session, data.trace.id, json.dumps(trace_info_json(data))
+
+    def pieces():
+        yield b'{"trace":'
+        yield from span_payloads.trace_chunks(session, pk, info)
+        yield b"}"
+
+    return _streamed(pieces())
 
 
 @routes.route("get-trace-artifact", "GET", EXPERIMENTS_READ, prefix=AJAX_PREFIX, schema=req.GetTraceArtifact)
@@ -78,17 +93,26 @@ def get_trace_artifact(ctx: ApiContext):
     if not ctx.get("request_id"):
         raise BadRequest('Request must include the "request_id" query parameter.')
     data = traces.get_trace_data(ctx.session, ctx.project_id, ctx.get("request_id"))
-    body = traces_json(traces.span_payloads(ctx.session, [data.trace.id])[data.trace.id])
-    return Response(body, mimetype="text/plain",
+    session, pk = ctx.session, data.trace.id
+    body = traces_json(span_payloads.full_text(p) for p in span_payloads.iter_payloads(session, pk))
+    return Response(stream_with_context(span_payloads.buffered(body)), mimetype="text/plain",
                     headers={"Content-Disposition": "attachment; filename=traces.json"})
 
 
 @route("traces/batchGet", "GET", EXPERIMENTS_READ, req.BatchGetTraces)
 def batch_get_traces(ctx: ApiContext):
     datas = traces.batch_get(ctx.session, ctx.project_id, ctx.get_list("trace_ids"))
-    spans = traces.span_payloads(ctx.session, [d.trace.id for d in datas])
-    body = ",".join(trace_text(d, spans[d.trace.id]) for d in datas)
-    return Response('{"traces":[' + body + "]}", mimetype="application/json")
+    session, infos = ctx.session, [(d.trace.id, json.dumps(trace_info_json(d))) for d in datas]
+
+    def pieces():
+        yield b'{"traces":['
+        for i, (pk, info) in enumerate(infos):
+            if i:
+                yield b","
+            yield from span_payloads.trace_chunks(session, pk, info)
+        yield b"]}"
+
+    return _streamed(pieces())
 
 
 @route("traces/batchGetInfos", "POST", EXPERIMENTS_READ, req.BatchGetTraces)

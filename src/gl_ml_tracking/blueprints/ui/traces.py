@@ -9,8 +9,12 @@ from ...errors import InvalidParameter
 from ...services import trace_search, traces
 from ...services import trace_view
 from ...services import ui_queries as q
-from .support import PageContext, add_page, render, settings, token_pager
+from ...http.args import int_arg
+from .support import PageContext, add_page, query_url, render, settings, token_pager
 
+# Span rows per page of the trace page: a 10,000-span trace is not 10,000 rows at once
+# (the whole tree is still laid out, so each page's bars keep the trace's timeline).
+SPANS_PER_PAGE = 500
 STATE_BADGES = {"OK": "success", "ERROR": "danger", "IN_PROGRESS": "info", "STATE_UNSPECIFIED": "neutral"}
 
 
@@ -45,16 +49,31 @@ def experiment_traces(ctx: PageContext, iid: int):
     )
 
 
+def _span_pager(total: int) -> tuple[int, dict]:
+    """The first span shown and the links to the other pages of the span tree."""
+    pages = max(1, -(-total // SPANS_PER_PAGE))
+    number = min(int_arg("spans_page", 1, 1, lenient=True), pages)
+    link = lambda n: query_url(spans_page=None if n == 1 else n)  # noqa: E731
+    return (number - 1) * SPANS_PER_PAGE, {
+        "first": link(1) if number > 2 else None, "prev": link(number - 1) if number > 1 else None,
+        "next": link(number + 1) if number < pages else None, "number": number,
+    }
+
+
 def trace_page(ctx: PageContext, trace_id: str):
     data = traces.get_trace_data(ctx.session, ctx.project_id, trace_id)
     experiment = q.find_experiment(ctx.session, ctx.project_id, data.experiment_iid)
-    spans = trace_view.span_tree(traces.span_index(ctx.session, data.trace.id))
+    tree = trace_view.span_tree(traces.span_index(ctx.session, data.trace.id))
+    first, span_paging = _span_pager(len(tree))
     return render(
         "trace.html",
         data=data,
         trace=data.trace,
         experiment=experiment,
-        spans=spans,
+        spans=tree[first:first + SPANS_PER_PAGE],
+        span_count=len(tree),
+        first_span=first,
+        span_paging=span_paging,
         usage=trace_view.token_usage(data.metadata),
         badges=STATE_BADGES,
         value_of=trace_view.assessment_value,
