@@ -1,7 +1,7 @@
 """big span payloads in the file storage (issue 15: bounded server memory)
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 
 Mirrors gl_ml_tracking.models.traces.Span.payload_key: set when a span's payload is in the
 configured storage (its row keeps a skeleton); indexed where set, for garbage collection.
