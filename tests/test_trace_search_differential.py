@@ -272,3 +272,25 @@ def test_pages_walk_all_traces_in_order(both, order_by):
 def test_new_filters_find_what_they_should(both, filter_string, expected):
     answers = _answers(both, filter_string, None)
     assert answers["ours"] == answers["ref"] == expected, answers
+
+
+@pytest.mark.parametrize("filter_string", [
+    "feedback.score > 'a'",
+    "feedback.score = 5",
+    "span.name = 5",
+    "span.foo = 'x'",
+    "span.attributes. = 'x'",
+    "issue.id != 'x'",
+    "issue.title = 'x'",
+    "prompt = 'greeting'",
+    "prompt != 'greeting/1'",
+    "metadata.`mlflow.trace.tokenUsage` LIKE '%1%'",
+])
+def test_error_messages_match_reference(both, filter_string):
+    messages = {}
+    for side, (uri, exp_id, _, _) in both.items():
+        mlflow.set_tracking_uri(uri)
+        with pytest.raises(MlflowException) as err:
+            mlflow.search_traces(locations=[exp_id], filter_string=filter_string, return_type="list")
+        messages[side] = (err.value.error_code, err.value.message)
+    assert messages["ours"] == messages["ref"]
