@@ -146,7 +146,9 @@ FILTERS = [
     "metadata.`mlflow.trace.tokenUsage` LIKE '%1%'",
 ]
 ORDERS = [["timestamp_ms ASC"], ["execution_time_ms DESC"], ["timestamp_ms DESC"], ["status ASC", "timestamp_ms ASC"],
-          ["name ASC"]]
+          ["name ASC"], ["tags.team ASC"], ["tags.env DESC", "timestamp_ms ASC"],
+          ["metadata.`mlflow.trace.session` DESC"], ["tags.name DESC"], ["feedback.score ASC"],
+          ["metadata.`mlflow.trace.tokenUsage` ASC"]]
 
 
 def _log_all(tracking_uri: str) -> tuple[str, str, dict]:
@@ -245,18 +247,20 @@ def test_order_matches_reference(both, order_by):
     assert answers["ours"] == answers["ref"], answers
 
 
-def test_pages_walk_all_traces_in_order(both):
+@pytest.mark.parametrize("order_by", [None, ["tags.team ASC"], ["metadata.`mlflow.trace.session` DESC"]])
+def test_pages_walk_all_traces_in_order(both, order_by):
     uri, exp_id, _, labels = both["ours"]
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     seen, token = [], None
     while True:
-        page = client.search_traces(locations=[exp_id], max_results=2, page_token=token, include_spans=False)
+        page = client.search_traces(locations=[exp_id], max_results=2, page_token=token, include_spans=False,
+                                    order_by=order_by)
         seen += [labels[t.info.trace_id] for t in page]
         token = page.token
         if not token:
             break
-    assert seen == _answers(both, None, None)["ref"]
+    assert seen == _answers(both, None, order_by)["ref"]
 
 
 @pytest.mark.parametrize("filter_string, expected", [
@@ -268,3 +272,25 @@ def test_pages_walk_all_traces_in_order(both):
 def test_new_filters_find_what_they_should(both, filter_string, expected):
     answers = _answers(both, filter_string, None)
     assert answers["ours"] == answers["ref"] == expected, answers
+
+
+@pytest.mark.parametrize("filter_string", [
+    "feedback.score > 'a'",
+    "feedback.score = 5",
+    "span.name = 5",
+    "span.foo = 'x'",
+    "span.attributes. = 'x'",
+    "issue.id != 'x'",
+    "issue.title = 'x'",
+    "prompt = 'greeting'",
+    "prompt != 'greeting/1'",
+    "metadata.`mlflow.trace.tokenUsage` LIKE '%1%'",
+])
+def test_error_messages_match_reference(both, filter_string):
+    messages = {}
+    for side, (uri, exp_id, _, _) in both.items():
+        mlflow.set_tracking_uri(uri)
+        with pytest.raises(MlflowException) as err:
+            mlflow.search_traces(locations=[exp_id], filter_string=filter_string, return_type="list")
+        messages[side] = (err.value.error_code, err.value.message)
+    assert messages["ours"] == messages["ref"]

@@ -9,6 +9,7 @@ import mlflow
 import pytest
 import requests
 from mlflow.entities import SpanType
+from mlflow.exceptions import MlflowException
 
 
 def _name(prefix="tr"):
@@ -307,3 +308,26 @@ def test_v2_start_end_and_search_of_older_clients(forge, mlflow_client):
     assert [t["request_id"] for t in found.json()["traces"]] == [request_id]
     v3 = mlflow_client.get_trace_info(request_id) if hasattr(mlflow_client, "get_trace_info") else mlflow.get_trace(request_id).info
     assert v3.trace_id == request_id and v3.execution_duration == 250
+
+
+def test_link_prompts_endpoint_records_the_link(forge, mlflow_client):
+    """POST traces/link-prompts (the client's LinkPromptsToTrace) stores the link in the
+    trace's mlflow.linkedPrompts tag by itself, so `prompt = 'name/version'` finds it."""
+    from mlflow.entities.model_registry import PromptVersion
+    from mlflow.tracking._tracking_service.utils import _get_store
+
+    client = mlflow_client
+    exp_id = mlflow.set_experiment(_name("prompts")).experiment_id
+    root = client.start_trace("uses-prompt", experiment_id=exp_id)
+    client.end_trace(root.trace_id)
+    mlflow.flush_trace_async_logging()
+    store = _get_store()
+    store.link_prompts_to_trace(root.trace_id, [PromptVersion("greet", 3, template="Hi")])
+    store.link_prompts_to_trace(root.trace_id, [PromptVersion("greet", 3, template="Hi"), PromptVersion("bye", 1, template="x")])
+    tag = client.get_trace(root.trace_id).info.tags["mlflow.linkedPrompts"]
+    assert tag == '[{"name": "greet", "version": "3"}, {"name": "bye", "version": "1"}]'
+    found = mlflow.search_traces(locations=[exp_id], filter_string="prompt = 'bye/1'", return_type="list")
+    assert [t.info.trace_id for t in found] == [root.trace_id]
+    with pytest.raises(MlflowException) as missing:
+        store.link_prompts_to_trace("tr-" + "0" * 32, [PromptVersion("greet", 3, template="Hi")])
+    assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"

@@ -109,6 +109,16 @@ class LinkTracesToRun(Schema):
     run_id = string(required=True)
 
 
+class PromptVersionRef(Schema):
+    name = string()
+    version = string()
+
+
+class LinkPromptsToTrace(Schema):
+    trace_id = string(required=True)
+    prompt_versions = list_of(fields.Nested(PromptVersionRef))
+
+
 class AssessmentIn(Schema):
     assessment_id = string()
     assessment_name = string()

@@ -12,8 +12,11 @@ has and how each is typed (see :mod:`.grammars` for runs and experiments)::
                 | ident IS [NOT] NULL
     ident      := [entity '.'] key
     key        := bare word with dots (mlflow.runName) | `backticked` | "quoted" | 'quoted'
+                | dotted prefix with a backticked last part (attributes.`mlflow.spanType`)
 
-Keywords (AND, OR, LIKE, ILIKE, IN, NOT, IS, NULL, ASC, DESC) are case-insensitive;
+Keywords (AND, OR, LIKE, ILIKE, RLIKE, IN, NOT, IS, NULL, ASC, DESC) are case-insensitive;
+RLIKE (a regular-expression search) is read by the scanner for every search and
+accepted only where a grammar's ``check`` allows it (the trace filters);
 entity names and keys are case-sensitive, as in MLflow. AND binds tighter than OR.
 A bare identifier is an attribute.
 

@@ -42,7 +42,6 @@ __all__ = ["parse_filter", "filter_condition", "compile_node", "metadata_conditi
 
 METADATA = "metadata"
 SPAN = "span"
-LINKED_PROMPTS_TAG = "mlflow.linkedPrompts"
 COST_METADATA = "mlflow.trace.cost"
 _RESERVED_METADATA = {tv.TOKEN_USAGE_METADATA: ("input_tokens", "output_tokens", "total_tokens",
                                                 "cache_read_input_tokens", "cache_creation_input_tokens",
@@ -106,6 +105,11 @@ class _TraceGrammar(Grammar):
         kind = kind or ATTRIBUTE
         if kind not in (ATTRIBUTE, SPAN):
             kind, key = _remapped(kind, key)
+        if for_order and kind in (TAG, METADATA):
+            if kind == METADATA and key in _RESERVED_METADATA:
+                raise InvalidParameter(f"Ordering by reserved metadata '{key}' is not supported because it is "
+                                       "represented by multiple columns.")
+            return kind, key
         if kind == ATTRIBUTE:
             key = NUMERIC.get(key, key)
             valid = set(NUMERIC.values()) | _STRING | (set(ORDER_ONLY) if for_order else {_TEXT, _PROMPT})
@@ -114,7 +118,7 @@ class _TraceGrammar(Grammar):
             if key == _TEXT:  # MLflow reads `text` as the spans' content
                 return SPAN, CONTENT
         elif for_order:
-            raise sc.error("traces can only be ordered by attributes", start)
+            raise sc.error("traces can only be ordered by attributes, tags and metadata", start)
         elif kind == SPAN:
             if key.startswith(ATTRIBUTES_PREFIX):
                 if not key[len(ATTRIBUTES_PREFIX):].strip("`"):
@@ -249,7 +253,7 @@ def _prompt_condition(value: str, d: Dialect):
     name, version = value.split("/")
     entry = json.dumps({"name": name, "version": version})
     find = func.strpos(TraceTag.value, entry) if d.name == "postgresql" else func.instr(TraceTag.value, entry)
-    return exists(select(literal(1)).where(TraceTag.trace_pk == Trace.id, TraceTag.key == LINKED_PROMPTS_TAG,
+    return exists(select(literal(1)).where(TraceTag.trace_pk == Trace.id, TraceTag.key == tv.LINKED_PROMPTS_TAG,
                                            find > 0))
 
 

@@ -3,7 +3,8 @@ filter grammar (:mod:`.trace_filter`), ``order_by`` and keyset page tokens (the 
 pager and codec).
 
 Order: any numeric attribute, status, request_id, name, run_id, client_request_id,
-experiment_id; always ending with ``timestamp_ms DESC, request_id``.
+experiment_id, ``tags.<k>`` and ``metadata.<k>`` (traces without the key last); always
+ending with ``timestamp_ms DESC, request_id``.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter
-from ..models import ACTIVE, Experiment, Trace, TraceMetadata
+from ..models import ACTIVE, Experiment, Trace, TraceMetadata, TraceTag
+from ..search.grammar import ATTRIBUTE, TAG
 from ..search.keyset import Atom, Pager, fingerprint
 from ..search.sql import Dialect
 from . import trace_values as tv
@@ -37,6 +39,14 @@ def _order_atoms(order_by: list, d: Dialect) -> list[Atom]:
     seen_time = False
     for ob in GRAMMAR.parse_order_by(order_by):
         key = ob.key
+        if ob.kind != ATTRIBUTE:  # a tag or metadata value; traces without it come last
+            if ob.kind == TAG and key == tv.TRACE_NAME_TAG:
+                atoms.append(Atom(d.sort_string(Trace.name), ob.ascending, True, str))
+                continue
+            model = TraceTag if ob.kind == TAG else TraceMetadata
+            sub = select(model.value).where(model.trace_pk == Trace.id, model.key == key).scalar_subquery()
+            atoms.append(Atom(d.sort_string(sub), ob.ascending, True, str))
+            continue
         if key == "request_id":
             atoms.append(Atom(Trace.trace_id, ob.ascending, False, str))
             return atoms

@@ -11,6 +11,7 @@ from typing import Any, Optional
 from ..errors import InvalidParameter
 
 TRACE_NAME_TAG = "mlflow.traceName"
+LINKED_PROMPTS_TAG = "mlflow.linkedPrompts"  # JSON list of {"name", "version"}
 SPANS_LOCATION_TAG = "mlflow.trace.spansLocation"
 ARTIFACT_LOCATION_TAG = "mlflow.artifactLocation"
 TRACKING_STORE = "TRACKING_STORE"

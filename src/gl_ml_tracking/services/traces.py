@@ -5,6 +5,7 @@ exactly like one that does not exist. Traces of deleted experiments are hidden.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
@@ -124,6 +125,29 @@ def delete_tag(session: Session, project_id: str, trace_id: Any, key: Any) -> No
     result = session.execute(delete(TraceTag).where(TraceTag.trace_pk == trace.id, TraceTag.key == key))
     if result.rowcount == 0:
         raise ResourceDoesNotExist(f"No trace tag with key '{key}' for trace with ID '{trace.trace_id}'")
+
+
+def link_prompts(session: Session, project_id: str, trace_id: Any, prompt_versions: Any) -> None:
+    """``traces/link-prompts``: record prompt versions used by a trace in its
+    ``mlflow.linkedPrompts`` tag (a JSON list of {"name", "version"}), as the client does,
+    so ``prompt = 'name/version'`` finds it."""
+    trace, _ = get_trace_row(session, project_id, trace_id)
+    entries = []
+    for ref in prompt_versions or []:
+        name, version = (ref or {}).get("name"), (ref or {}).get("version")
+        if not isinstance(name, str) or not name or not isinstance(version, str) or not version:
+            raise InvalidParameter("Each prompt version needs a non-empty 'name' and 'version'.")
+        entries.append({"name": name, "version": version})
+    current = session.execute(select(TraceTag.value).where(
+        TraceTag.trace_pk == trace.id, TraceTag.key == tv.LINKED_PROMPTS_TAG)).scalar_one_or_none()
+    try:
+        linked = json.loads(current) if current else []
+    except ValueError:
+        linked = []
+    linked = linked if isinstance(linked, list) else []
+    added = [e for e in entries if e not in linked]
+    if added:
+        upsert_pairs(session, TraceTag, trace.id, {tv.LINKED_PROMPTS_TAG: json.dumps(linked + added)})
 
 
 # -- delete -------------------------------------------------------------------------

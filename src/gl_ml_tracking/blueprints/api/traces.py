@@ -173,6 +173,12 @@ def link_traces_to_run(ctx: ApiContext):
 
 
 # -- assessments ----------------------------------------------------------------------
+@route("traces/link-prompts", "POST", EXPERIMENTS_WRITE, req.LinkPromptsToTrace)
+def link_prompts_to_trace(ctx: ApiContext):
+    traces.link_prompts(ctx.session, ctx.project_id, ctx.get("trace_id"), ctx.get_list("prompt_versions"))
+    return {}
+
+
 @route("traces/<trace_id>/assessments", "POST", EXPERIMENTS_WRITE, req.CreateAssessment)
 def create_assessment(ctx: ApiContext):
     data = dict(ctx.get("assessment") or {})
