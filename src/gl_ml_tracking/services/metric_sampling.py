@@ -177,7 +177,8 @@ def _sampled_rows_pg(conn, run_pks, key, start_step, end_step, max_points) -> li
 # a bigint (any real history), else in numeric (steps near the int64 limits); numeric
 # for every interval cost more than the 10,000 seeks' own time. Both CTEs over the
 # runs are materialised: inlined, their subqueries and numeric expressions ran again
-# for every interval. Each interval is one backward index-only seek (all ORDER BY
+# for every interval. The divisor is cast to bigint so that "/" divides integers
+# whatever type the driver gives the parameter. Each interval is one backward index-only seek (all ORDER BY
 # columns descending: the index read backwards, no sort).
 _SAMPLE_PG = (
     "WITH b AS MATERIALIZED (SELECT r.run_id,"
@@ -185,14 +186,14 @@ _SAMPLE_PG = (
     f" (SELECT MAX(m.step) FROM {_TABLE} m WHERE m.run_id = r.run_id AND m.key = %(key)s{{cond}}) AS hi"
     " FROM unnest(%(runs)s::bigint[]) AS r(run_id)),"
     " r AS MATERIALIZED (SELECT run_id, lo, hi, hi::numeric - lo::numeric AS span,"
-    " CASE WHEN (hi::numeric - lo::numeric) * %(div)s <= 9223372036854775807 THEN hi - lo END AS exact"
+    " CASE WHEN (hi::numeric - lo::numeric) * %(div)s::bigint <= 9223372036854775807 THEN hi - lo END AS exact"
     " FROM b WHERE lo IS NOT NULL),"
     " t AS (SELECT r.run_id,"
-    " CASE WHEN r.exact IS NOT NULL THEN r.lo + r.exact * i / %(div)s"
-    " ELSE (r.lo::numeric + div(r.span * i, %(div)s))::bigint END AS target,"
-    " CASE WHEN i = 0 THEN r.lo WHEN r.exact IS NOT NULL THEN r.lo + r.exact * (i - 1) / %(div)s + 1"
-    " ELSE (r.lo::numeric + div(r.span * (i - 1), %(div)s) + 1)::bigint END AS low"
-    " FROM r CROSS JOIN LATERAL generate_series(0, CASE WHEN r.hi = r.lo THEN 0 ELSE %(div)s END) AS i)"
+    " CASE WHEN r.exact IS NOT NULL THEN r.lo + r.exact * i / %(div)s::bigint"
+    " ELSE (r.lo::numeric + div(r.span * i, %(div)s::bigint))::bigint END AS target,"
+    " CASE WHEN i = 0 THEN r.lo WHEN r.exact IS NOT NULL THEN r.lo + r.exact * (i - 1) / %(div)s::bigint + 1"
+    " ELSE (r.lo::numeric + div(r.span * (i - 1), %(div)s::bigint) + 1)::bigint END AS low"
+    " FROM r CROSS JOIN LATERAL generate_series(0, CASE WHEN r.hi = r.lo THEN 0 ELSE %(div)s::bigint END) AS i)"
     " SELECT t.run_id, m.id, m.step, m.timestamp, m.value, m.is_nan FROM t"
     f" CROSS JOIN LATERAL (SELECT m2.id, m2.step, m2.timestamp, m2.value, m2.is_nan FROM {_TABLE} m2"
     " WHERE m2.run_id = t.run_id AND m2.key = %(key)s AND m2.step >= t.low AND m2.step <= t.target"
