@@ -189,7 +189,10 @@ def create_issue(ctx: ApiContext):
 def search_issues(ctx: ApiContext):
     found, token = trace_issues.search(ctx.session, ctx.project_id, ctx.get("experiment_id"), ctx.get("filter_string"),
                                        ctx.get("max_results"), ctx.get("page_token"))
-    return _page(found, token, "issues", lambda pair: trace_issues.issue_json(*pair))
+    page = _page(found, token, "issues", lambda pair: trace_issues.issue_json(*pair))
+    # (MLflow 3.17.2 names the next page of issues even on the last one, as "": its case reads it.)
+    page.setdefault("next_page_token", "")
+    return page
 
 
 @route("issues/<issue_id>", "GET", EXPERIMENTS_READ, req.IssueIdOnly)
