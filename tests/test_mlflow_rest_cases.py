@@ -6,9 +6,10 @@ Deliberate per-project differences, named where they change an expectation:
 * a fresh project has no empty ``Default`` experiment (MLflow's server makes one at start);
 * the server chooses artifact locations (``mlflow-artifacts:/ml_experiment_<id>/<run iid>``),
   so a client's ``artifact_location`` and MLflow's local ``file://`` roots do not apply.
-Left out: the CLI, MLflow's web-UI-only ajax handlers (``get-history-bulk``,
-``search-datasets``, promptlab), unit tests of MLflow internals, and cases about local
-artifact roots (model versions from local paths).
+Left out: MLflow's web-UI-only ajax handlers (``get-history-bulk``, ``search-datasets``,
+promptlab), unit tests of MLflow internals, and cases about local artifact roots (model versions
+from local paths). MLflow 3's further cases are in ``test_mlflow_rest_cases_3x``;
+docs/MLFLOW_REST_CASES.md lists every case of MLflow's file and where it went.
 """
 from __future__ import annotations
 

@@ -115,7 +115,7 @@ def query(session: Session, project_id: str, args: dict) -> list[dict]:
             groups[key].append(float(tokens[row[0]][metric]))
     names = ([TIME_BUCKET] if interval else []) + dimensions
     points = []
-    for key in sorted(groups, key=lambda k: tuple("" if v is None else str(v).zfill(20) for v in k)):
+    for key in sorted(groups, key=_group_order):
         values = {}
         for kind, pct in aggregations:
             value = _aggregate(kind, pct, groups[key])
@@ -129,6 +129,12 @@ def query(session: Session, project_id: str, args: dict) -> list[dict]:
         points.append({"metric_name": metric, "dimensions": {k: str(v) for k, v in dims.items()}, "values": values})
     limit = int(args.get("max_results") or 1000)
     return points[:limit]
+
+
+def _group_order(key: tuple) -> tuple:
+    """Time buckets by time, dimension values as strings (MLflow orders by its GROUP BY columns:
+    ``ERROR`` before ``OK``; zero-padding every value as text had put ``OK`` first)."""
+    return tuple((0, v, "") if isinstance(v, (int, float)) else (1, 0, "" if v is None else str(v)) for v in key)
 
 
 def _token_usage(session: Session, pks: list[int]) -> dict[int, dict]:

@@ -9,7 +9,8 @@ from ...errors import BadRequest, InvalidParameter
 from ...schemas import traces as req
 from ...schemas.trace_json import assessment_json, trace_info_json, trace_info_v2_json, trace_text
 from ...schemas.trace_span_dict import traces_json
-from ...services import assessments, trace_ingest, trace_issues, trace_metrics, trace_search, traces
+from ...services import (assessments, trace_correlation, trace_ingest, trace_issues, trace_metrics, trace_search,
+                         traces)
 from .framework import AJAX_PREFIX, EXPERIMENTS_READ, EXPERIMENTS_WRITE, MLFLOW_PREFIX, ApiContext, Routes
 
 routes = Routes()  # gathered by blueprints/api/__init__.py
@@ -212,3 +213,10 @@ def query_trace_metrics(ctx: ApiContext):
 
 
 __all__ = ["routes", "MLFLOW_PREFIX", "V3_PREFIX"]
+
+
+@routes.route("traces/calculate-filter-correlation", "POST", EXPERIMENTS_READ, prefix=V3_PREFIX,
+              schema=req.CalculateTraceFilterCorrelation)
+def calculate_trace_filter_correlation(ctx: ApiContext):
+    return trace_correlation.correlate(ctx.session, ctx.project_id, ctx.get_list("experiment_ids"),
+                                       ctx.get("filter_string1"), ctx.get("filter_string2"), ctx.get("base_filter"))
