@@ -310,7 +310,8 @@ class Endpoint:
 READ_ONLY_POSTS = {"experiments/search", "runs/search", "logged-models/search", "registered-models/search",
                    "model-versions/search", "registered-models/get-latest-versions"}
 READ_ONLY_POSTS |= {"datasets/search"}  # GenAI evaluation datasets
-READ_ONLY_POSTS |= {"traces/search", "traces/batchGetInfos", "traces/metrics", "issues/search"}  # MLflow 3 tracing
+READ_ONLY_POSTS |= {"traces/search", "traces/batchGetInfos", "traces/metrics", "issues/search",
+                    "traces/calculate-filter-correlation"}  # MLflow 3 tracing
 
 
 def discover_endpoints(app) -> list[Endpoint]:

@@ -267,4 +267,5 @@ def test_request_schemas_follow_mlflow_protos():
 # MLflow 3 tracing: one URL serves the V3 start-trace call (``trace``) and the v2 one
 # (``experiment_id``, ``timestamp_ms``, ...) of older clients; the view tells them apart.
 DELIBERATE_PROTO_DIFFERENCES = tuple(f"POST {prefix}/traces:" for prefix in
-                                     ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow", "/api/3.0/mlflow"))
+                                     ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow", "/api/3.0/mlflow",
+                                                            "/ajax-api/3.0/mlflow"))

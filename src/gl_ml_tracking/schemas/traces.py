@@ -198,3 +198,10 @@ class QueryTraceMetrics(Schema):
     end_time_ms = int64()
     max_results = int64()
     page_token = string()
+
+
+class CalculateTraceFilterCorrelation(Schema):
+    experiment_ids = list_of(text())
+    filter_string1 = string()
+    filter_string2 = string()
+    base_filter = string()

@@ -41,6 +41,11 @@ def _kind_and_value(data: dict) -> tuple[str, str]:
     body = data[present[0]]
     if not isinstance(body, dict):
         raise InvalidParameter(f"Invalid `{present[0]}`: expected an object.")
+    value = body.get("value")
+    if present[0] == "expectation" and value is not None and not isinstance(value, (int, float, bool, str)):
+        # MLflow 3.17.2 answers (and keeps) a structured expectation as JSON text, whichever way
+        # it came: its clients and UI read ``serialized_value``.
+        body = {"serialized_value": {"serialization_format": "JSON_FORMAT", "value": json.dumps(value)}}
     return present[0], json.dumps(body)
 
 

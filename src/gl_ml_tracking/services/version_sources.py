@@ -190,6 +190,11 @@ def check_source(source: str, run_id: Optional[str], model_id: Optional[str], *,
             f"specified and the local path has to be contained within the artifact directory of the run "
             f"specified by the {id_name}.",
         )
+    if urlparse(source).scheme == "file":
+        # A file URI on another host: MLflow 3.17.2 fails on it with a 500 carrying this message;
+        # the caller's mistake is a 400 here (we never answer 500).
+        raise InvalidParameter(f"{source} is not a valid remote uri. For remote access on windows, please "
+                               "consider using a different scheme such as SMB (e.g. smb://<hostname>/<path>).")
     _check_relative_paths(source)
     scheme = _scheme(source)
     if scheme == "runs":

@@ -63,7 +63,8 @@ def make_blueprint() -> Blueprint:
         return error_response(MlflowError("Endpoint not found or method not allowed.", "ENDPOINT_NOT_FOUND", 404))
 
     # The catch-all also matches paths with encoded newlines (werkzeug's ``path`` does not).
-    for prefix in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow", "/api/2.0/mlflow-artifacts", "/api/3.0/mlflow"):
+    for prefix in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow", "/api/2.0/mlflow-artifacts", "/api/3.0/mlflow",
+                   "/ajax-api/3.0/mlflow"):
         bp.add_url_rule(prefix + f"/<{PATH_CONVERTER}:rest>", endpoint="not_found" + prefix.replace("/", "_").replace("-", "_").replace(".", "_"),
                         view_func=endpoint_not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
     return bp

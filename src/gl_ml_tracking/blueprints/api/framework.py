@@ -40,7 +40,9 @@ REGISTRY_WRITE = Access((READ_MODEL_REGISTRY,), (WRITE_MODEL_REGISTRY,))
 
 MLFLOW_PREFIX = "/api/2.0/mlflow/"
 AJAX_PREFIX = "/ajax-api/2.0/mlflow/"  # what MLflow's own UI calls
-API_PREFIXES = (MLFLOW_PREFIX, AJAX_PREFIX, "/api/2.0/mlflow-artifacts/", "/api/3.0/mlflow/")
+V3_PREFIX = "/api/3.0/mlflow/"
+AJAX_V3_PREFIX = "/ajax-api/3.0/mlflow/"  # MLflow serves every 3.0 endpoint here too (its UI's traces/get)
+API_PREFIXES = (MLFLOW_PREFIX, AJAX_PREFIX, "/api/2.0/mlflow-artifacts/", V3_PREFIX, AJAX_V3_PREFIX)
 
 
 def endpoint_key(rule: str) -> str:
@@ -86,15 +88,16 @@ class Routes:
               json_body: bool = True, prefix: str = MLFLOW_PREFIX, schema: Optional[type[Schema]] = None,
               precheck: Optional[Callable[[], None]] = None):
         """Declare an MLflow endpoint taking the arguments of ``schema``; with
-        ``ajax`` it is also served under ``/ajax-api/2.0/mlflow/``."""
+        ``ajax`` it is also served under ``/ajax-api/2.0/mlflow/`` (``/ajax-api/3.0/mlflow/`` for
+        a 3.0 endpoint)."""
         if isinstance(methods, str):
             methods = (methods,)
 
         def decorate(view):
             self.specs.append(RouteSpec(prefix + path, tuple(methods), view, access, json_body, schema, precheck))
-            if ajax and prefix == MLFLOW_PREFIX:
-                self.specs.append(RouteSpec(AJAX_PREFIX + path, tuple(methods), view, access, json_body, schema,
-                                            precheck))
+            alias = {MLFLOW_PREFIX: AJAX_PREFIX, V3_PREFIX: AJAX_V3_PREFIX}.get(prefix) if ajax else None
+            if alias:
+                self.specs.append(RouteSpec(alias + path, tuple(methods), view, access, json_body, schema, precheck))
             return view
 
         return decorate

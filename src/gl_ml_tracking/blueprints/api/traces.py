@@ -11,7 +11,8 @@ from ...errors import BadRequest, InvalidParameter
 from ...schemas import traces as req
 from ...schemas.trace_json import assessment_json, trace_info_json, trace_info_v2_json
 from ...schemas.trace_span_dict import traces_json
-from ...services import assessments, span_payloads, trace_ingest, trace_issues, trace_metrics, trace_search, traces
+from ...services import (assessments, span_payloads, trace_correlation, trace_ingest, trace_issues, trace_metrics,
+                         trace_search, traces)
 from .framework import AJAX_PREFIX, EXPERIMENTS_READ, EXPERIMENTS_WRITE, MLFLOW_PREFIX, ApiContext, Routes
 
 routes = Routes()  # gathered by blueprints/api/__init__.py
@@ -219,7 +220,10 @@ def create_issue(ctx: ApiContext):
 def search_issues(ctx: ApiContext):
     found, token = trace_issues.search(ctx.session, ctx.project_id, ctx.get("experiment_id"), ctx.get("filter_string"),
                                        ctx.get("max_results"), ctx.get("page_token"))
-    return _page(found, token, "issues", lambda pair: trace_issues.issue_json(*pair))
+    page = _page(found, token, "issues", lambda pair: trace_issues.issue_json(*pair))
+    # (MLflow 3.17.2 names the next page of issues even on the last one, as "": its case reads it.)
+    page.setdefault("next_page_token", "")
+    return page
 
 
 @route("issues/<issue_id>", "GET", EXPERIMENTS_READ, req.IssueIdOnly)
@@ -239,3 +243,10 @@ def query_trace_metrics(ctx: ApiContext):
 
 
 __all__ = ["routes", "MLFLOW_PREFIX", "V3_PREFIX"]
+
+
+@routes.route("traces/calculate-filter-correlation", "POST", EXPERIMENTS_READ, prefix=V3_PREFIX,
+              schema=req.CalculateTraceFilterCorrelation)
+def calculate_trace_filter_correlation(ctx: ApiContext):
+    return trace_correlation.correlate(ctx.session, ctx.project_id, ctx.get_list("experiment_ids"),
+                                       ctx.get("filter_string1"), ctx.get("filter_string2"), ctx.get("base_filter"))
