@@ -235,3 +235,59 @@ def test_trace_files_in_s3(s3_forge, monkeypatch):  # noqa: F811
     assert [s.name for s in client._tracking_client.store.get_trace(trace_id).data.spans] == ["1234", "5678"]
     assert client.delete_traces(exp_id, trace_ids=[trace_id]) == 1
     assert not _storage_has(s3_forge, key)
+
+
+def test_traces_json_in_mlflow_2_span_schema_is_read(forge, mlflow_client):
+    """An older client starts a trace with the v2 call and uploads MLflow 2's span dicts
+    (``context``, ``0x`` hex ids, ``status_code``); traces/get answers them as OTLP spans."""
+    exp_id = mlflow_client.create_experiment(f"v2-schema-{uuid.uuid4().hex[:8]}")
+    h = _auth(forge.owner_token)
+    started = requests.post(forge.tracking_uri(1) + "/api/2.0/mlflow/traces", headers=h,
+                            json={"experiment_id": exp_id, "timestamp_ms": 1_700_000_000_000})
+    trace_id = started.json()["trace_info"]["request_id"]
+    hex_id = "0x" + trace_id.removeprefix("tr-")
+    request_id = json.dumps(trace_id)
+    spans = [
+        {"name": "root", "context": {"trace_id": hex_id, "span_id": "0x00000000000000aa"}, "parent_id": None,
+         "start_time": 1_700_000_000_000_000_000, "end_time": 1_700_000_000_250_000_000, "status_code": "OK",
+         "status_message": "", "events": [],
+         "attributes": {"mlflow.traceRequestId": request_id, "mlflow.spanType": '"CHAIN"',
+                        "mlflow.spanInputs": '{"q": "hi"}', "mlflow.spanOutputs": '"there"'}},
+        {"name": "llm", "context": {"trace_id": hex_id, "span_id": "0x00000000000000bb"}, "parent_id": "0x00000000000000aa",
+         "start_time": 1_700_000_000_100_000_000, "end_time": 1_700_000_000_200_000_000, "status_code": "ERROR",
+         "status_message": "boom", "attributes": {"mlflow.traceRequestId": request_id, "mlflow.spanType": '"LLM"'},
+         "events": [{"name": "exception", "timestamp": 1_700_000_000_150_000_000,
+                     "attributes": {"exception.message": "boom"}}]},
+    ]
+    root = started.json()["trace_info"]["tags"]
+    location = {t["key"]: t["value"] for t in root}["mlflow.artifactLocation"].split(":/", 1)[1]
+    put = requests.put(f"{_artifacts(forge)}/{location}/traces.json", data=json.dumps({"spans": spans}), headers=h)
+    assert put.status_code == 200, put.text
+
+    served = mlflow_client._tracking_client.store.get_trace(trace_id)
+    by_name = {s.name: s for s in served.data.spans}
+    assert by_name["root"].inputs == {"q": "hi"} and by_name["root"].outputs == "there"
+    assert by_name["root"].span_type == "CHAIN" and by_name["llm"].span_type == "LLM"
+    assert by_name["llm"].parent_id == by_name["root"].span_id == "00000000000000aa"
+    assert by_name["llm"].status.status_code.value == "ERROR" and by_name["llm"].status.description == "boom"
+    assert [e.name for e in by_name["llm"].events] == ["exception"]
+    assert by_name["llm"].events[0].attributes == {"exception.message": "boom"}
+
+
+def test_a_broken_traces_json_answers_mlflow_errors(forge, mlflow_client):
+    from tests.support.ui_seed import sign_in
+
+    exp_id = mlflow_client.create_experiment(f"broken-{uuid.uuid4().hex[:8]}")
+    h = _auth(forge.owner_token)
+    started = requests.post(forge.tracking_uri(1) + "/api/2.0/mlflow/traces", headers=h, json={"experiment_id": exp_id})
+    trace_id = started.json()["trace_info"]["request_id"]
+    put = requests.put(f"{_artifacts(forge)}/ml_experiment_{exp_id}/traces/{trace_id}/artifacts/traces.json",
+                       data=b'{"spans": [', headers=h)
+    assert put.status_code == 200
+    for path in ("traces/get", "traces/batchGet"):
+        resp = requests.get(forge.tracking_uri(1) + "/api/3.0/mlflow/" + path,
+                            params={"trace_id": trace_id, "trace_ids": trace_id}, headers=h)
+        assert resp.status_code == 400 and resp.json()["error_code"] == "BAD_REQUEST", (path, resp.text)
+    browser = forge.app.test_client()
+    sign_in(browser)
+    assert browser.get(f"{PROJECT_PATH}/-/ml/traces/{trace_id}").status_code == 400
