@@ -97,12 +97,6 @@ def test_start_and_end_trace(mlflow_client):
     assert _user_tags(got.tags) == _user_tags(info.tags)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "spans lost: the client cannot send a span named 1234 over OTLP (log_spans fails client-side, "
-    "no /v1/traces request), so it falls back to uploading traces.json as an artifact, but only when "
-    "start_trace's reply lacks mlflow.trace.spansLocation=TRACKING_STORE. The 3.17.2 server sets that "
-    "tag once spans are stored; ours always sets it and has no trace-artifact storage, so the "
-    "fallback never runs (checked against a live 3.17.2 server, which returns both spans)"))
 def test_start_and_end_trace_non_string_name(mlflow_client):
     exp_id = mlflow_client.create_experiment("non-string trace")
     span = mlflow_client.start_trace(name=1234, experiment_id=exp_id)

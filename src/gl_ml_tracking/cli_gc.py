@@ -17,7 +17,7 @@ from flask.cli import with_appcontext
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no list, only the summary.")
 @with_appcontext
 def gc_command(dry_run: bool, grace_hours: float, quiet: bool) -> None:
-    """Find and remove orphan packages (their run, experiment, logged model or model version
+    """Find and remove orphan packages (their run, experiment, logged model, trace or model version
     is gone) and orphan storage objects (no package file refers to them)."""
     from .state import get_state
     from .services import gc

@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from ..services import trace_values as tv
-from ..services.traces import TraceData, artifact_location
+from ..services.trace_files import trace_artifact_location
+from ..services.traces import TraceData
 
 
 def assessment_json(a: Any, trace_id: str) -> dict:
@@ -38,8 +39,12 @@ def trace_info_json(d: TraceData) -> dict:
     tags = dict(d.tags)
     if t.name is not None:
         tags[tv.TRACE_NAME_TAG] = t.name
-    tags[tv.SPANS_LOCATION_TAG] = tv.TRACKING_STORE
-    tags[tv.ARTIFACT_LOCATION_TAG] = artifact_location(d.experiment_iid, t.trace_id)
+    # As MLflow's server: TRACKING_STORE once spans arrived over OTLP. Without it the
+    # client uploads (and later reads) traces.json under the artifact location instead.
+    tags.pop(tv.SPANS_LOCATION_TAG, None)
+    if d.spans_stored:
+        tags[tv.SPANS_LOCATION_TAG] = tv.TRACKING_STORE
+    tags[tv.ARTIFACT_LOCATION_TAG] = trace_artifact_location(d.experiment_iid, t.trace_id)
     info: dict = {
         "trace_id": t.trace_id,
         "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": str(d.experiment_iid)}},

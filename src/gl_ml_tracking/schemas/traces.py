@@ -56,8 +56,10 @@ class TraceIdOnly(Schema):
 
 
 class GetTraceArtifact(Schema):
-    """MLflow's UI handler get-trace-artifact (the view words its own missing-id error)."""
+    """MLflow's UI handler get-trace-artifact (the view words its own missing-id error);
+    ``path`` names an attachment of the trace's spans."""
     request_id = string()
+    path = string()
 
 
 class GetTrace(Schema):

@@ -6,12 +6,13 @@ The MLflow client resolves ``mlflow-artifacts:/<X>`` to
 ``<tracking URI>/api/2.0/mlflow-artifacts/artifacts/<X>``. ``<X>`` is mapped onto one
 generic package of the current project:
 
-=================================================  ==========================  ==============  ==========
-artifact path ``<X>``                              package name                version         file path
-=================================================  ==========================  ==============  ==========
-``ml_experiment_<exp iid>/<run iid>/<path>``       ``ml_experiment_<exp iid>``  ``<run iid>``   ``<path>``
-``ml_experiment_<exp iid>/models/<model_id>/<p>``  ``ml_experiment_<exp iid>``  ``<model_id>``  ``<p>``
-=================================================  ==========================  ==============  ==========
+===========================================================  ===========================  ==============  ==========
+artifact path ``<X>``                                        package name                 version         file path
+===========================================================  ===========================  ==============  ==========
+``ml_experiment_<exp iid>/<run iid>/<path>``                 ``ml_experiment_<exp iid>``  ``<run iid>``   ``<path>``
+``ml_experiment_<exp iid>/models/<model_id>/<p>``            ``ml_experiment_<exp iid>``  ``<model_id>``  ``<p>``
+``ml_experiment_<exp iid>/traces/<trace_id>/artifacts/<p>``  ``ml_experiment_<exp iid>``  ``<trace_id>``  ``<p>``
+===========================================================  ===========================  ==============  ==========
 
 * Run artifacts follow GitLab's convention: package ``ml_experiment_<experiment iid>``,
   version ``<run iid>`` (a run's ``artifact_uri`` is
@@ -21,11 +22,16 @@ artifact path ``<X>``                              package name                v
   ``mlflow-artifacts:/ml_experiment_<exp iid>/models/<model_id>`` (build it with
   :func:`logged_model_artifact_location`). Run versions are digits and model ids start with
   ``m-``, so the two never collide, and deleting an experiment's package removes both.
+* MLflow 3 traces keep their files (``traces.json`` when the client could not send the
+  spans over OTLP, span attachments) in the same package, version = the trace id
+  (``tr-<32 hex>``): a trace's ``mlflow.artifactLocation`` is
+  ``mlflow-artifacts:/ml_experiment_<exp iid>/traces/<trace_id>/artifacts``, MLflow's own
+  layout (``services/trace_files.py``).
 * Registered model versions (GitLab's convention: a package named after the model, version
   = the version number, type ``ml_model``) are the model registry's business; it can share a
   logged model's files without copying bytes with ``services.package_writes.share_files``.
 
-Every path is resolved inside the current project only, and the run (or logged model) must
+Every path is resolved inside the current project only, and the run (logged model, trace) must
 exist there: ``resolve_artifact_path`` raises ResourceDoesNotExist otherwise.
 
 Functions for other modules (all scoped by ``project_id``; ``session`` is the SQLAlchemy one):
@@ -55,7 +61,7 @@ from sqlalchemy.orm import Session
 from .. import signals
 from ..errors import InvalidParameter, ResourceDoesNotExist
 from ..models import Experiment, LoggedModel, Package, PackageFile, Run
-from . import package_writes
+from . import package_writes, trace_files
 from . import packages as pkg
 from .uris import experiment_package_name
 
@@ -124,8 +130,9 @@ def resolve_artifact_path(session: Session, project_id: str, path: Any) -> tuple
     loc = _resolve(session, project_id, _split(path))
     if loc is None:
         raise ResourceDoesNotExist(
-            "Artifact paths look like ml_experiment_<experiment id>/<run id>/<path> "
-            "or ml_experiment_<experiment id>/models/<model id>/<path>.")
+            "Artifact paths look like ml_experiment_<experiment id>/<run id>/<path>, "
+            "ml_experiment_<experiment id>/models/<model id>/<path> "
+            "or ml_experiment_<experiment id>/traces/<trace id>/artifacts/<path>.")
     return loc.package_name, loc.version, loc.file_path
 
 
@@ -147,7 +154,21 @@ def _resolve(session: Session, project_id: str, parts: list[str]) -> Optional[Ar
             raise ResourceDoesNotExist(f"No logged model {parts[2]!r}")
         _check_model(session, project_id, experiment, parts[2])
         return ArtifactLocation(name, logged_model_version(parts[2]), "/".join(parts[3:]))
-    raise ResourceDoesNotExist(f"No run or models directory {parts[1]!r} in experiment {experiment.iid}")
+    if parts[1] == trace_files.TRACES_DIR:
+        return _resolve_trace(session, project_id, experiment, parts[2:])
+    raise ResourceDoesNotExist(f"No run, models or traces directory {parts[1]!r} in experiment {experiment.iid}")
+
+
+def _resolve_trace(session: Session, project_id: str, experiment: Experiment, parts: list[str]) -> Optional[ArtifactLocation]:
+    """``<trace_id>/artifacts/<path>`` below an experiment's ``traces`` (None above a trace's root)."""
+    if parts:
+        trace_files.check_trace(session, project_id, experiment.id, parts[0])
+    if len(parts) < 2:
+        return None
+    if parts[1] != trace_files.ARTIFACTS_DIR:
+        raise ResourceDoesNotExist(f"A trace's files are under {parts[0]}/{trace_files.ARTIFACTS_DIR}.")
+    return ArtifactLocation(experiment_package_name(experiment.iid), trace_files.trace_version(parts[0]),
+                            "/".join(parts[2:]))
 
 
 # --------------------------------------------------------------------------- generic hooks
@@ -211,7 +232,8 @@ def list_artifacts(session: Session, project_id: str, package_name: str, version
 
 def list_path(session: Session, project_id: str, path: Any) -> list[dict]:
     """Listing for any artifact path, including the levels above a run: the experiments
-    with artifacts, an experiment's runs (and ``models``), its logged models."""
+    with artifacts, an experiment's runs (and ``models``, ``traces``), its logged models,
+    its traces with files."""
     parts = _split(path)
     loc = _resolve(session, project_id, parts)
     if loc is not None:
@@ -226,7 +248,13 @@ def list_path(session: Session, project_id: str, path: Any) -> list[dict]:
         entries = [{"path": v, "is_dir": True} for v in runs]
         if any(_MODEL_ID_RE.match(v) for v in versions):
             entries.append({"path": MODELS_DIR, "is_dir": True})
+        if any(trace_files.TRACE_ID_RE.match(v) for v in versions):
+            entries.append({"path": trace_files.TRACES_DIR, "is_dir": True})
         return sorted(entries, key=lambda e: e["path"])
+    if parts[1] == trace_files.TRACES_DIR:
+        if len(parts) == 3:  # a trace: its one directory, if it has files
+            return [{"path": trace_files.ARTIFACTS_DIR, "is_dir": True}] if parts[2] in versions else []
+        return [{"path": v, "is_dir": True} for v in sorted(v for v in versions if trace_files.TRACE_ID_RE.match(v))]
     return [{"path": v, "is_dir": True} for v in sorted(v for v in versions if _MODEL_ID_RE.match(v))]
 
 

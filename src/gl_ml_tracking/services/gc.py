@@ -3,9 +3,10 @@
 Two kinds of garbage:
 
 * **owner-less packages**: run artifacts (``ml_experiment_<iid>``/``<run iid>``), logged
-  model files (``ml_experiment_<iid>``/``<model id>``) and registered model versions
-  (``ml_model`` packages ``<model name>``/``<version>``) whose experiment, run, logged model
-  or model version no longer exists, e.g. removed by a bulk delete that bypassed the
+  model files (``ml_experiment_<iid>``/``<model id>``), trace files (``ml_experiment_<iid>``/
+  ``<trace id>``: ``traces.json``, attachments) and registered model versions
+  (``ml_model`` packages ``<model name>``/``<version>``) whose experiment, run, logged model,
+  trace or model version no longer exists, e.g. removed by a bulk delete that bypassed the
   services, or by a crash between the database commit and the storage deletion;
 * **orphan objects**: storage objects no package file row (nor span row: big span payloads,
   ``services/span_payloads.py``) refers to, e.g. an upload whose transaction never committed
@@ -26,11 +27,12 @@ from typing import Callable, Iterable, Iterator, Optional
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from ..models import Experiment, LoggedModel, ModelVersion, Package, PackageFile, RegisteredModel, Run, Span
+from ..models import Experiment, LoggedModel, ModelVersion, Package, PackageFile, RegisteredModel, Run, Span, Trace
 from ..registry.storage import Storage
 from . import artifacts
 from . import package_writes
 from . import packages as pkg
+from . import trace_files
 from .common import now_ms
 from .package_storage import storage_key_time
 from .uris import experiment_package_name
@@ -110,6 +112,10 @@ def _experiment_package_orphans(session: Session, packages: list[Package]) -> li
     models = {(proj, mid): exp for proj, mid, exp in session.execute(
         select(LoggedModel.project_id, LoggedModel.model_id, LoggedModel.experiment_id)
         .where(LoggedModel.model_id.in_(list(model_ids))))} if model_ids else {}
+    trace_ids = {p.version for p, _ in parsed if trace_files.TRACE_ID_RE.match(p.version)}
+    traces = {(proj, tid): exp for proj, tid, exp in session.execute(
+        select(Trace.project_id, Trace.trace_id, Trace.experiment_id)
+        .where(Trace.trace_id.in_(list(trace_ids))))} if trace_ids else {}
     orphans = []
     for p, iid in parsed:
         exp_pk = experiments.get((p.project_id, iid))
@@ -120,6 +126,9 @@ def _experiment_package_orphans(session: Session, packages: list[Package]) -> li
                 orphans.append(p)
         elif _MODEL_RE.match(p.version):
             if models.get((p.project_id, p.version)) != exp_pk:
+                orphans.append(p)
+        elif trace_files.TRACE_ID_RE.match(p.version):
+            if traces.get((p.project_id, p.version)) != exp_pk:
                 orphans.append(p)
         # Any other version under an experiment's name is not ours to judge.
     return orphans

@@ -1,7 +1,8 @@
 """Traces of a project: get one or many (info, spans), tags, delete, link to runs.
 
 Every lookup starts from the project: a trace id of another project is "not found",
-exactly like one that does not exist. Traces of deleted experiments are hidden.
+exactly like one that does not exist. Traces of deleted experiments are hidden. Deleting
+a trace deletes its files too (``traces.json``, attachments: ``services/trace_files.py``).
 """
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter, ResourceDoesNotExist
 from ..models import ACTIVE, Assessment, Experiment, Run, Span, Trace, TraceIssue, TraceMetadata, TraceRunLink, TraceTag
-from . import lookups, span_payloads
+from . import lookups, span_payloads, trace_files
 from . import trace_values as tv
 from .common import dialect_insert
 from .trace_ingest import upsert_pairs
@@ -26,13 +27,15 @@ MAX_DELETE = 10000
 
 @dataclass
 class TraceData:
-    """What a trace's info shows besides its row: the experiment's IID, tags, metadata, assessments."""
+    """What a trace's info shows besides its row: the experiment's IID, tags, metadata,
+    assessments, and whether any of its spans reached the database (over OTLP)."""
 
     trace: Trace
     experiment_iid: int
     tags: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
     assessments: list = field(default_factory=list)
+    spans_stored: bool = False
 
 
 def _scoped(project_id: str):
@@ -52,7 +55,7 @@ def get_trace_row(session: Session, project_id: str, trace_id: Any) -> tuple[Tra
 
 
 def load_data(session: Session, rows: Sequence[tuple[Trace, int]]) -> list[TraceData]:
-    """The rows' tags, metadata and assessments, in three statements."""
+    """The rows' tags, metadata, assessments and whether they have spans, in four statements."""
     datas = [TraceData(trace, iid) for trace, iid in rows]
     by_pk = {d.trace.id: d for d in datas}
     if not by_pk:
@@ -66,6 +69,10 @@ def load_data(session: Session, rows: Sequence[tuple[Trace, int]]) -> list[Trace
         by_pk[pk].metadata[key] = value
     for a in session.scalars(select(Assessment).where(Assessment.trace_pk.in_(pks)).order_by(Assessment.create_time, Assessment.id)):
         by_pk[a.trace_pk].assessments.append(a)
+    # A semi-join: stops at each trace's first span (the primary key's index).
+    has_spans = select(Trace.id).where(Trace.id.in_(pks), exists().where(Span.trace_pk == Trace.id))
+    for pk in session.scalars(has_spans):
+        by_pk[pk].spans_stored = True
     return datas
 
 
@@ -161,7 +168,7 @@ def delete_traces(session: Session, project_id: str, experiment_id: Any, *, max_
         raise InvalidParameter("Only one of `max_timestamp_millis` and `request_ids` can be specified.")
     if not ids and max_timestamp_millis is None:
         raise InvalidParameter("Either `max_timestamp_millis` or `request_ids` must be specified.")
-    stmt = select(Trace.id).where(Trace.project_id == project_id, Trace.experiment_id == experiment.id)
+    stmt = select(Trace.id, Trace.trace_id).where(Trace.project_id == project_id, Trace.experiment_id == experiment.id)
     if ids:
         stmt = stmt.where(Trace.trace_id.in_(ids))
     else:
@@ -170,9 +177,10 @@ def delete_traces(session: Session, project_id: str, experiment_id: Any, *, max_
             if int(max_traces) <= 0:
                 raise InvalidParameter("`max_traces` must be a positive integer.")
             stmt = stmt.limit(int(max_traces))
-    pks = list(session.scalars(stmt))
-    _delete_pks(session, pks)
-    return len(pks)
+    found = session.execute(stmt).all()
+    _delete_pks(session, [pk for pk, _ in found])
+    trace_files.delete_files(session, project_id, experiment.iid, [trace_id for _, trace_id in found])
+    return len(found)
 
 
 def _delete_pks(session: Session, pks: list[int]) -> None:
@@ -185,7 +193,8 @@ def _delete_pks(session: Session, pks: list[int]) -> None:
 
 
 def purge_experiment_traces(session: Session, project_id: str, experiment_pk: int) -> None:
-    """Every trace of an experiment being deleted for good, with its stored span payloads."""
+    """Every trace of an experiment being deleted for good, with its stored span payloads
+    (their files go with the experiment's package: ``trash.purge_experiment``)."""
     _delete_pks(session, list(session.scalars(
         select(Trace.id).where(Trace.project_id == project_id, Trace.experiment_id == experiment_pk))))
     session.execute(delete(TraceIssue).where(TraceIssue.project_id == project_id, TraceIssue.experiment_id == experiment_pk))
@@ -217,12 +226,6 @@ def traces_of_run(session: Session, project_id: str, run: Run, limit: int = 100)
                                                   TraceMetadata.value == run.run_uuid)
     stmt = _scoped(project_id).where(Trace.id.in_(linked.union(source))).order_by(Trace.request_time.desc(), Trace.id).limit(limit)
     return [(r[0], r[1]) for r in session.execute(stmt)]
-
-
-def artifact_location(experiment_iid: int, trace_id: str) -> str:
-    from .uris import experiment_artifact_location
-
-    return f"{experiment_artifact_location(experiment_iid)}/traces/{trace_id}/artifacts"
 
 
 def find_trace(session: Session, project_id: str, trace_id: str) -> Optional[tuple[Trace, int]]:

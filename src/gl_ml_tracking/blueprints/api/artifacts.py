@@ -48,7 +48,7 @@ routes = Routes()  # this module's endpoints, gathered by blueprints/api/__init_
 def upload_artifact(ctx: ApiContext):
     name, version, file_path = artifact_service.resolve_artifact_path(ctx.session, ctx.project_id, ctx.get("artifact_path"))
     if not file_path:
-        raise InvalidParameter("The artifact path must name a file inside a run or logged model.")
+        raise InvalidParameter("The artifact path must name a file inside a run, logged model or trace.")
     # No md5 on the way in: the MLflow client never asks for it, and md5 (one core, ~830 MB/s
     # here) held a 256 MB save to ~500 MB/s in-process (~950 without it) and made uploads
     # through the client slower than the reference server's. The package files API computes

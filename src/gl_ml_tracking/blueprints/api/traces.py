@@ -11,8 +11,9 @@ from ...errors import BadRequest, InvalidParameter
 from ...schemas import traces as req
 from ...schemas.trace_json import assessment_json, trace_info_json, trace_info_v2_json
 from ...schemas.trace_span_dict import traces_json
-from ...services import (assessments, span_payloads, trace_correlation, trace_ingest, trace_issues, trace_metrics,
-                         trace_search, traces)
+from ...http.files import file_response
+from ...services import (assessments, span_payloads, trace_correlation, trace_files, trace_ingest, trace_issues,
+                         trace_metrics, trace_search, trace_spans, traces)
 from .framework import AJAX_PREFIX, EXPERIMENTS_READ, EXPERIMENTS_WRITE, MLFLOW_PREFIX, ApiContext, Routes
 
 routes = Routes()  # gathered by blueprints/api/__init__.py
@@ -79,10 +80,11 @@ def get_trace(ctx: ApiContext):
     data = traces.get_trace_data(ctx.session, ctx.project_id, ctx.get("trace_id"))
     # Read now: the rows expire when the pipeline commits, before the answer streams.
     session, pk, info = ctx.session, data.trace.id, json.dumps(trace_info_json(data))
+    from_file = trace_spans.file_payloads(ctx.session, ctx.project_id, [data]).get(pk)
 
     def pieces():
         yield b'{"trace":'
-        yield from span_payloads.trace_chunks(session, pk, info)
+        yield from trace_spans.trace_chunks(session, pk, info, from_file)
         yield b"}"
 
     return _streamed(pieces())
@@ -90,10 +92,17 @@ def get_trace(ctx: ApiContext):
 
 @routes.route("get-trace-artifact", "GET", EXPERIMENTS_READ, prefix=AJAX_PREFIX, schema=req.GetTraceArtifact)
 def get_trace_artifact(ctx: ApiContext):
-    """MLflow's UI handler: the trace's spans as the ``traces.json`` download."""
+    """MLflow's UI handler: the trace's spans as the ``traces.json`` download (the uploaded
+    file as it is when the spans are not in the database), or with ``path`` one attachment."""
     if not ctx.get("request_id"):
         raise BadRequest('Request must include the "request_id" query parameter.')
     data = traces.get_trace_data(ctx.session, ctx.project_id, ctx.get("request_id"))
+    if ctx.get("path"):
+        return file_response(trace_files.attachment(ctx.session, ctx.project_id, data.experiment_iid,
+                                                    data.trace.trace_id, ctx.get("path")))
+    uploaded = trace_spans.data_file(ctx.session, ctx.project_id, data)
+    if uploaded is not None:
+        return file_response(uploaded)
     session, pk = ctx.session, data.trace.id
     body = traces_json(span_payloads.full_text(p) for p in span_payloads.iter_payloads(session, pk))
     return Response(stream_with_context(span_payloads.buffered(body)), mimetype="text/plain",
@@ -104,13 +113,14 @@ def get_trace_artifact(ctx: ApiContext):
 def batch_get_traces(ctx: ApiContext):
     datas = traces.batch_get(ctx.session, ctx.project_id, ctx.get_list("trace_ids"))
     session, infos = ctx.session, [(d.trace.id, json.dumps(trace_info_json(d))) for d in datas]
+    from_files = trace_spans.file_payloads(ctx.session, ctx.project_id, datas)
 
     def pieces():
         yield b'{"traces":['
         for i, (pk, info) in enumerate(infos):
             if i:
                 yield b","
-            yield from span_payloads.trace_chunks(session, pk, info)
+            yield from trace_spans.trace_chunks(session, pk, info, from_files.get(pk))
         yield b"]}"
 
     return _streamed(pieces())

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import request
 
 from ...errors import InvalidParameter
-from ...services import trace_search, traces
+from ...services import trace_search, trace_spans, traces
 from ...services import trace_view
 from ...services import ui_queries as q
 from ...http.args import int_arg
@@ -63,7 +63,7 @@ def _span_pager(total: int) -> tuple[int, dict]:
 def trace_page(ctx: PageContext, trace_id: str):
     data = traces.get_trace_data(ctx.session, ctx.project_id, trace_id)
     experiment = q.find_experiment(ctx.session, ctx.project_id, data.experiment_iid)
-    tree = trace_view.span_tree(traces.span_index(ctx.session, data.trace.id))
+    tree = trace_view.span_tree(trace_spans.span_index(ctx.session, ctx.project_id, data))
     first, span_paging = _span_pager(len(tree))
     return render(
         "trace.html",
@@ -84,7 +84,7 @@ def span_page(ctx: PageContext, trace_id: str, span_id: str):
     """One span's inputs, outputs, attributes and events: the trace page loads it into
     the span's row when opened (``?fragment=1``), or shows it as a page of its own."""
     data = traces.get_trace_data(ctx.session, ctx.project_id, trace_id)
-    span = trace_view.span_detail(traces.get_span(ctx.session, data.trace.id, span_id))
+    span = trace_view.span_detail(trace_spans.get_span(ctx.session, ctx.project_id, data, span_id))
     if request.args.get("fragment"):
         return render("_trace_span.html", s=span, trace=data.trace)
     experiment = q.find_experiment(ctx.session, ctx.project_id, data.experiment_iid)
