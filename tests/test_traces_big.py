@@ -127,3 +127,27 @@ def test_stored_payload_goes_with_its_trace(forge, mlflow_client):
     assert mlflow_client.delete_traces(exp_id, trace_ids=[trace_id]) == 1
     assert not storage.exists(key)
     assert _stored_keys(forge, trace_id) == []
+
+
+def test_gc_keeps_span_payloads_and_removes_orphans(forge, mlflow_client):
+    import io
+
+    from gl_ml_tracking import get_state
+    from gl_ml_tracking.services.gc import collect_garbage
+    from gl_ml_tracking.services.package_storage import new_storage_key
+
+    mlflow.set_experiment(f"big-gc-{uuid.uuid4().hex[:8]}")
+    with mlflow.start_span(name="kept") as span:
+        span.set_outputs(_text(2))
+    trace_id = mlflow.get_last_active_trace_id()
+    mlflow.flush_trace_async_logging()
+    (kept,) = _stored_keys(forge, trace_id)
+    storage = _storage(forge)
+    orphan = new_storage_key("1")  # as if a worker died between storing a span and committing it
+    storage.save(orphan, io.BytesIO(b'{"name":"lost"}'))
+    with forge.app.app_context():
+        # A negative grace period: every object counts as old enough.
+        report = collect_garbage(get_state().session, storage, grace_ms=-60_000)
+    assert orphan in report.orphan_objects and kept not in report.orphan_objects
+    assert storage.exists(kept) and not storage.exists(orphan)
+    assert len(mlflow.get_trace(trace_id).data.spans[0].outputs) == 2 << 20

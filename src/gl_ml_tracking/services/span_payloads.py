@@ -137,23 +137,19 @@ def delete_stored(session: Session, trace_pks: Sequence[int]) -> None:
 # -- reading --------------------------------------------------------------------------
 def iter_payloads(session: Session, trace_pk: int) -> Iterator[Iterable[bytes]]:
     """Each span of the trace, in start order, as the bytes of its JSON text (one piece for
-    a span in the row; the storage's chunks for a stored one)."""
-    order = session.execute(
-        select(Span.span_id, Span.payload_key).where(Span.trace_pk == trace_pk).order_by(Span.start_ns, Span.span_id)
-    ).all()
+    a span in the row; the storage's chunks for a stored one). One query, its rows fetched
+    READ_CHUNK at a time (a server-side cursor on PostgreSQL)."""
+    rows = session.execute(
+        select(Span.payload, Span.payload_key).where(Span.trace_pk == trace_pk)
+        .order_by(Span.start_ns, Span.span_id).execution_options(yield_per=READ_CHUNK)
+    )
     storage = None
-    for start in range(0, len(order), READ_CHUNK):
-        part = order[start:start + READ_CHUNK]
-        inline = [span_id for span_id, key in part if key is None]
-        texts = dict(session.execute(
-            select(Span.span_id, Span.payload).where(Span.trace_pk == trace_pk, Span.span_id.in_(inline))
-        ).all()) if inline else {}
-        for span_id, key in part:
-            if key is None:
-                yield (texts[span_id].encode(),)
-            else:
-                storage = storage or storage_or_default(None)
-                yield storage.open_range(key)
+    for payload, key in rows:
+        if key is None:
+            yield (payload.encode(),)
+        else:
+            storage = storage or storage_or_default(None)
+            yield storage.open_range(key)
 
 
 def full_text(chunks: Iterable[bytes]) -> str:
