@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter, ResourceDoesNotExist
@@ -51,18 +51,20 @@ def get_trace_row(session: Session, project_id: str, trace_id: Any) -> tuple[Tra
 
 
 def load_data(session: Session, rows: Sequence[tuple[Trace, int]]) -> list[TraceData]:
-    """The rows' tags, metadata and assessments, in three statements."""
+    """The rows' tags, metadata and assessments, in two statements (every trace read and
+    the start-trace answer go through here: one round trip less each)."""
     datas = [TraceData(trace, iid) for trace, iid in rows]
     by_pk = {d.trace.id: d for d in datas}
     if not by_pk:
         return datas
     pks = list(by_pk)
-    for pk, key, value in session.execute(select(TraceTag.trace_pk, TraceTag.key, TraceTag.value).where(TraceTag.trace_pk.in_(pks))):
-        by_pk[pk].tags[key] = value
-    for pk, key, value in session.execute(
-        select(TraceMetadata.trace_pk, TraceMetadata.key, TraceMetadata.value).where(TraceMetadata.trace_pk.in_(pks))
-    ):
-        by_pk[pk].metadata[key] = value
+    pairs = union_all(
+        select(literal(0).label("kind"), TraceTag.trace_pk, TraceTag.key, TraceTag.value).where(TraceTag.trace_pk.in_(pks)),
+        select(literal(1).label("kind"), TraceMetadata.trace_pk, TraceMetadata.key, TraceMetadata.value)
+        .where(TraceMetadata.trace_pk.in_(pks)),
+    )
+    for kind, pk, key, value in session.execute(pairs):
+        (by_pk[pk].metadata if kind else by_pk[pk].tags)[key] = value
     for a in session.scalars(select(Assessment).where(Assessment.trace_pk.in_(pks)).order_by(Assessment.create_time, Assessment.id)):
         by_pk[a.trace_pk].assessments.append(a)
     return datas
