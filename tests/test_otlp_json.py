@@ -97,3 +97,27 @@ def test_spans_of_the_real_client(mlflow_client):
     assert len(spans) == 5
     for span in spans:
         assert json.dumps(span_dict(span)) == json.dumps(_reference(span))
+
+
+def test_long_strings_kept_apart_make_the_same_span():
+    """A big span's long strings are cut out of the body at the wire level (never parsed,
+    never a Python string whole) and written back in slices: the stored JSON is the span's."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from gl_ml_tracking.services import otlp_wire, span_payloads
+
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add(trace_id=b"t" * 16, span_id=b"s" * 8, name="big")
+    values = ["é☃😀" * 100_000, "small", "x" * 70_000 + "\"\\\n"]
+    for i, value in enumerate(values):
+        span.attributes.add(key=f"k{i}").value.string_value = value
+    span.attributes.add(key="n").value.int_value = 3
+    span.events.add(name="exception").attributes.add(key="m").value.string_value = "boom"
+    body = bytearray(request.SerializeToString())
+
+    ((parsed, big),) = list(otlp_wire.iter_spans(body, "application/x-protobuf", 1000))
+    assert sorted(big) == [0, 2] and parsed.attributes[0].value.string_value == ""
+    with_payload = json.loads(b"".join(span_payloads.stored_chunks(parsed, big)))
+    assert with_payload == _reference(span)
+    ((whole, none),) = list(otlp_wire.iter_spans(body, "application/x-protobuf", 10**9))
+    assert none == {} and _reference(whole) == _reference(span)

@@ -127,3 +127,59 @@ def test_stored_payload_goes_with_its_trace(forge, mlflow_client):
     assert mlflow_client.delete_traces(exp_id, trace_ids=[trace_id]) == 1
     assert not storage.exists(key)
     assert _stored_keys(forge, trace_id) == []
+
+
+def test_gc_keeps_span_payloads_and_removes_orphans(forge, mlflow_client):
+    import io
+
+    from gl_ml_tracking import get_state
+    from gl_ml_tracking.services.gc import collect_garbage
+    from gl_ml_tracking.services.package_storage import new_storage_key
+
+    mlflow.set_experiment(f"big-gc-{uuid.uuid4().hex[:8]}")
+    with mlflow.start_span(name="kept") as span:
+        span.set_outputs(_text(2))
+    trace_id = mlflow.get_last_active_trace_id()
+    mlflow.flush_trace_async_logging()
+    (kept,) = _stored_keys(forge, trace_id)
+    storage = _storage(forge)
+    orphan = new_storage_key("1")  # as if a worker died between storing a span and committing it
+    storage.save(orphan, io.BytesIO(b'{"name":"lost"}'))
+    with forge.app.app_context():
+        # A negative grace period: every object counts as old enough.
+        report = collect_garbage(get_state().session, storage, grace_ms=-60_000)
+    assert orphan in report.orphan_objects and kept not in report.orphan_objects
+    assert storage.exists(kept) and not storage.exists(orphan)
+    assert len(mlflow.get_trace(trace_id).data.spans[0].outputs) == 2 << 20
+
+
+def test_chunked_otlp_body_is_read_and_limited(forge, mlflow_client):
+    """An OTLP exporter may stream its body without a Content-Length (chunked): it is read
+    to the end, and refused past GL_ML_TRACKING_MAX_TRACE_BODY like a declared one."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from gl_ml_tracking import get_state
+
+    exp_id = mlflow.set_experiment(f"chunked-{uuid.uuid4().hex[:8]}").experiment_id
+    request = ExportTraceServiceRequest()
+    trace_bytes = uuid.uuid4().bytes
+    span = request.resource_spans.add().scope_spans.add().spans.add(
+        trace_id=trace_bytes, span_id=b"\x01" * 8, name="streamed", start_time_unix_nano=1_000_000, end_time_unix_nano=2_000_000)
+    span.attributes.add(key="mlflow.spanOutputs").value.string_value = '"' + "y" * 300_000 + '"'
+    body = request.SerializeToString()
+    headers = {"Authorization": f"Bearer {forge.owner_token}", "Content-Type": "application/x-protobuf",
+               "X-MLflow-Experiment-Id": exp_id}
+    url = forge.tracking_uri(1) + "/v1/traces"
+    resp = requests.post(url, data=iter([body[:1000], body[1000:]]), headers=headers)  # no Content-Length
+    assert resp.status_code == 200, resp.text
+    trace = mlflow.get_trace("tr-" + trace_bytes.hex())
+    # (The client reads back the attribute as sent; it JSON-encodes its own when it writes.)
+    assert trace.data.spans[0].name == "streamed" and trace.data.spans[0].outputs.strip('"') == "y" * 300_000
+
+    settings = get_state(forge.app).config
+    saved, settings.max_trace_body = settings.max_trace_body, 100_000
+    try:
+        refused = requests.post(url, data=iter([body[:1000], body[1000:]]), headers=headers)
+    finally:
+        settings.max_trace_body = saved
+    assert refused.status_code == 413 and refused.json()["error_code"] == "INVALID_PARAMETER_VALUE"

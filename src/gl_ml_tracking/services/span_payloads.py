@@ -3,8 +3,9 @@
 A span's payload is the OTLP span in protobuf's JSON mapping, what ``traces/get`` answers.
 Most spans are small: the text sits in the row (``glml_trace_spans.payload``). A span whose
 OTLP bytes exceed ``GL_ML_TRACKING_TRACE_SPAN_INLINE_MAX`` (a 50 MB output) goes to the
-configured file storage instead (``payload_key``), written in slices so that the server never
-holds a second and third copy of it; the row keeps a *skeleton* (the same JSON with every long
+configured file storage instead (``payload_key``): its long strings (``otlp_wire`` leaves them
+as UTF-8 in the request body) are written in slices, so that the server never holds a second
+copy of them; the row keeps a *skeleton* (the same JSON with every long
 string cut to ``SKELETON_CHARS``), which the pages show and the span search matches.
 
 Reads never build a trace's spans as one value: :func:`iter_payloads` yields span after span
@@ -20,14 +21,13 @@ from typing import Any, Iterable, Iterator, Optional, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..errors import InvalidParameter
 from ..models import Span
-from ..state import get_state
 from .otlp_json import span_dict
 from .package_storage import delete_after_commit, delete_if_rolled_back, new_storage_key, storage_or_default
 
-BIG_STRING = 64 * 1024  # bytes: an attribute string this long is written in slices
 SKELETON_CHARS = 20_000  # a long string's characters kept in the row's skeleton
-SLICE_CHARS = 256 * 1024  # characters JSON-encoded at a time
+SLICE_BYTES = 256 * 1024  # UTF-8 bytes decoded and JSON-encoded at a time
 READ_CHUNK = 500  # rows fetched per query when reading a trace's spans
 SEND_BYTES = 64 * 1024  # the streamed answer's pieces: one socket write each
 
@@ -61,24 +61,27 @@ class _Reader:
         return out
 
 
-def take_big_strings(span: Any) -> dict[int, str]:
-    """The span's long attribute strings by attribute position, each emptied in the message
-    (so that its JSON is built without them); empty for a span kept in its row. Taken once:
-    the caller reads what it needs of them (the root's previews) from here."""
-    if span.ByteSize() <= int(get_state().config.trace_span_inline_max):
-        return {}
-    big = {}
-    for i, kv in enumerate(span.attributes):
-        if kv.value.WhichOneof("value") == "string_value" and kv.value.ByteSize() > BIG_STRING:
-            big[i] = kv.value.string_value
-            kv.value.string_value = ""
-    return big
+def head_text(utf8: Any, chars: int) -> str:
+    """The first ``chars`` characters of a long string kept as UTF-8 (a character cut in
+    half at the end is dropped)."""
+    return bytes(utf8[:chars * 4]).decode("utf-8", "ignore")[:chars]
 
 
-def _split(span: Any, big: dict[int, str]) -> tuple[list[str], list[str]]:
+def _utf8_slices(utf8: Any) -> Iterator[str]:
+    """The string, decoded SLICE_BYTES at a time, never splitting a character."""
+    start, size = 0, len(utf8)
+    while start < size:
+        end = min(start + SLICE_BYTES, size)
+        while end < size and utf8[end] & 0xC0 == 0x80:  # a continuation byte: back to its start
+            end -= 1
+        yield bytes(utf8[start:end]).decode("utf-8")
+        start = end
+
+
+def _split(span: Any, big: dict[int, Any]) -> tuple[list[str], list[Any]]:
     """The span's JSON cut around its long attribute strings (taken out by
-    :func:`take_big_strings`): ``len(values) + 1`` pieces of text, the JSON of ``values[i]``
-    belonging between piece i and i + 1."""
+    ``otlp_wire.iter_spans``): ``len(values) + 1`` pieces of text, the JSON of ``values[i]``
+    (UTF-8) belonging between piece i and i + 1."""
     marker = uuid.uuid4().hex
     values = []
     for i, kv in enumerate(span.attributes):
@@ -92,27 +95,30 @@ def _split(span: Any, big: dict[int, str]) -> tuple[list[str], list[str]]:
     return pieces, values
 
 
-def _full_chunks(pieces: list[str], values: list[str]) -> Iterator[bytes]:
+def _full_chunks(pieces: list[str], values: list[Any]) -> Iterator[bytes]:
     for i, piece in enumerate(pieces):
         yield piece.encode()
         if i < len(values):
-            value = values[i]
             yield b'"'
-            for start in range(0, len(value), SLICE_CHARS):
-                yield _dumps(value[start:start + SLICE_CHARS])[1:-1].encode()
+            for text in _utf8_slices(values[i]):
+                yield _dumps(text)[1:-1].encode()
             yield b'"'
 
 
-def _skeleton(pieces: list[str], values: list[str]) -> str:
+def _skeleton(pieces: list[str], values: list[Any]) -> str:
     out = [pieces[0]]
     for value, piece in zip(values, pieces[1:]):
-        cut = value if len(value) <= SKELETON_CHARS else value[:SKELETON_CHARS] + f"… ({len(value):,} characters)"
-        out.append(_dumps(cut))
+        out.append(_dumps(head_text(value, SKELETON_CHARS) + f"… ({len(value):,} bytes)"))
         out.append(piece)
     return "".join(out)
 
 
-def store(session: Session, project_id: str, span: Any, big: dict[int, str]) -> tuple[str, Optional[str]]:
+def stored_chunks(span: Any, big: dict[int, Any]) -> Iterator[bytes]:
+    """The whole JSON text of a big span (what goes to the storage), in pieces."""
+    return _full_chunks(*_split(span, big))
+
+
+def store(session: Session, project_id: str, span: Any, big: dict[int, Any]) -> tuple[str, Optional[str]]:
     """The span's ``(payload, payload_key)``: ``(text, None)`` for a small span (``big``
     empty); for a big one the skeleton and the key of the whole text, saved in the storage
     (removed again if the transaction does not commit)."""
@@ -122,7 +128,10 @@ def store(session: Session, project_id: str, span: Any, big: dict[int, str]) -> 
     storage = storage_or_default(None)
     key = new_storage_key(project_id)
     delete_if_rolled_back(session, storage, [key])
-    storage.save(key, _Reader(_full_chunks(pieces, values)), with_md5=False)
+    try:
+        storage.save(key, _Reader(_full_chunks(pieces, values)), with_md5=False)
+    except UnicodeDecodeError:  # nothing is left at the key: a failed save stores nothing
+        raise InvalidParameter("Invalid OTLP trace export request: a span attribute is not valid UTF-8.") from None
     return _skeleton(pieces, values), key
 
 
@@ -137,23 +146,19 @@ def delete_stored(session: Session, trace_pks: Sequence[int]) -> None:
 # -- reading --------------------------------------------------------------------------
 def iter_payloads(session: Session, trace_pk: int) -> Iterator[Iterable[bytes]]:
     """Each span of the trace, in start order, as the bytes of its JSON text (one piece for
-    a span in the row; the storage's chunks for a stored one)."""
-    order = session.execute(
-        select(Span.span_id, Span.payload_key).where(Span.trace_pk == trace_pk).order_by(Span.start_ns, Span.span_id)
-    ).all()
+    a span in the row; the storage's chunks for a stored one). One query, its rows fetched
+    READ_CHUNK at a time (a server-side cursor on PostgreSQL)."""
+    rows = session.execute(
+        select(Span.payload, Span.payload_key).where(Span.trace_pk == trace_pk)
+        .order_by(Span.start_ns, Span.span_id).execution_options(yield_per=READ_CHUNK)
+    )
     storage = None
-    for start in range(0, len(order), READ_CHUNK):
-        part = order[start:start + READ_CHUNK]
-        inline = [span_id for span_id, key in part if key is None]
-        texts = dict(session.execute(
-            select(Span.span_id, Span.payload).where(Span.trace_pk == trace_pk, Span.span_id.in_(inline))
-        ).all()) if inline else {}
-        for span_id, key in part:
-            if key is None:
-                yield (texts[span_id].encode(),)
-            else:
-                storage = storage or storage_or_default(None)
-                yield storage.open_range(key)
+    for payload, key in rows:
+        if key is None:
+            yield (payload.encode(),)
+        else:
+            storage = storage or storage_or_default(None)
+            yield storage.open_range(key)
 
 
 def full_text(chunks: Iterable[bytes]) -> str:

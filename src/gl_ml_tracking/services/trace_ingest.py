@@ -58,11 +58,11 @@ def _span_row(span: Any) -> dict:
     }
 
 
-def _root_previews(span: Any, big: dict[int, str]) -> tuple[Optional[str], Optional[str]]:
+def _root_previews(span: Any, big: dict[int, Any]) -> tuple[Optional[str], Optional[str]]:
     found = {}
     for i, a in enumerate(span.attributes):
         if a.key in (tv.SPAN_INPUTS_ATTRIBUTE, tv.SPAN_OUTPUTS_ATTRIBUTE):
-            val = big[i] if i in big else _attribute(a.value)
+            val = span_payloads.head_text(big[i], tv.PREVIEW_CHARS + 1) if i in big else _attribute(a.value)
             found[a.key] = tv.preview(val if isinstance(val, str) else json.dumps(val))
     return found.get(tv.SPAN_INPUTS_ATTRIBUTE), found.get(tv.SPAN_OUTPUTS_ATTRIBUTE)
 
@@ -89,7 +89,8 @@ def ensure_trace(session: Session, project_id: str, experiment: Experiment, trac
 
 
 def log_spans(session: Session, project_id: str, experiment_id: Any, spans: Iterable[Any]) -> int:
-    """Store the spans of an OTLP export (``otlp_wire.iter_spans``: one at a time) in
+    """Store the spans of an OTLP export (``otlp_wire.iter_spans``: one at a time, with the
+    long strings of a big one apart) in
     ``experiment_id``; the number of spans stored. Rows are written SPAN_CHUNK at a time,
     big payloads go to the file storage (``span_payloads.store``)."""
     if experiment_id in (None, ""):
@@ -98,7 +99,7 @@ def log_spans(session: Session, project_id: str, experiment_id: Any, spans: Iter
     pks: dict[bytes, int] = {}
     pending: list[dict] = []
     count = 0
-    for span in spans:
+    for span, big in spans:
         if len(span.trace_id) != 16 or len(span.span_id) != 8:
             raise InvalidParameter("Invalid span: trace_id must be 16 bytes and span_id 8 bytes.")
         pk = pks.get(span.trace_id)
@@ -106,7 +107,6 @@ def log_spans(session: Session, project_id: str, experiment_id: Any, spans: Iter
             pk = pks[span.trace_id] = ensure_trace(session, project_id, experiment, tv.trace_id_from_otel(span.trace_id),
                                                    int(span.start_time_unix_nano) // 1_000_000)
         row = _span_row(span)
-        big = span_payloads.take_big_strings(span)  # a big span's long strings, taken out once
         if row["parent_span_id"] is None:
             _fill_from_root(session, pk, row, *_root_previews(span, big))
         row["payload"], row["payload_key"] = span_payloads.store(session, project_id, span, big)

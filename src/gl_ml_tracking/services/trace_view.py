@@ -68,33 +68,44 @@ def attribute_map(items: Sequence[dict]) -> dict:
     return {a.get("key"): _any_value(a.get("value")) for a in items or [] if isinstance(a, dict)}
 
 
-def span_tree(spans: Sequence[Any]) -> list[SpanView]:
-    """The spans (index rows: no payload) depth first, children in start order, with
-    their timeline bars."""
-    if not spans:
-        return []
-    start = min(s.start_ns for s in spans)
-    end = max((s.end_ns or s.start_ns) for s in spans)
-    total = max(end - start, 1)
+def span_order(spans: Sequence[Any]) -> list[tuple[Any, int]]:
+    """The spans (index rows: no payload) depth first, children in start order, each with
+    its depth. Cheap tuples: only the rows a page shows become :class:`SpanView`."""
     children: dict[Optional[str], list[Any]] = {}
     ids = {s.span_id for s in spans}
     for s in spans:
-        parent = s.parent_span_id if s.parent_span_id in ids else None
-        children.setdefault(parent, []).append(s)
-    out: list[SpanView] = []
-    stack = [(s, 0) for s in reversed(sorted(children.get(None, []), key=lambda s: (s.start_ns, s.span_id)))]
+        children.setdefault(s.parent_span_id if s.parent_span_id in ids else None, []).append(s)
+    for kids in children.values():
+        kids.sort(key=lambda k: (k.start_ns, k.span_id), reverse=True)  # popped from the end
+    out: list[tuple[Any, int]] = []
+    stack = [(s, 0) for s in children.get(None, [])]
     while stack:
         s, depth = stack.pop()
-        duration = (s.end_ns - s.start_ns) / 1e6 if s.end_ns else None
-        out.append(SpanView(
+        out.append((s, depth))
+        kids = children.get(s.span_id)
+        if kids:
+            stack += [(k, depth + 1) for k in kids]
+    return out
+
+
+def span_tree(spans: Sequence[Any], start: int = 0, count: Optional[int] = None) -> tuple[int, list[SpanView]]:
+    """How many spans the trace has, and the rows ``start .. start + count`` of its tree
+    (:func:`span_order`) with their timeline bars, on the whole trace's time scale."""
+    if not spans:
+        return 0, []
+    begin = min(s.start_ns for s in spans)
+    total = max(max((s.end_ns or s.start_ns) for s in spans) - begin, 1)
+    order = span_order(spans)
+    views = []
+    for s, depth in order[start:None if count is None else start + count]:
+        views.append(SpanView(
             span_id=s.span_id, parent_id=s.parent_span_id, name=s.name or "", span_type=s.span_type or "UNKNOWN",
-            status=s.status or "UNSET", depth=depth, start_ms=(s.start_ns - start) / 1e6, duration_ms=duration,
-            offset_pct=round(100.0 * (s.start_ns - start) / total, 3),
+            status=s.status or "UNSET", depth=depth, start_ms=(s.start_ns - begin) / 1e6,
+            duration_ms=(s.end_ns - s.start_ns) / 1e6 if s.end_ns else None,
+            offset_pct=round(100.0 * (s.start_ns - begin) / total, 3),
             width_pct=max(round(100.0 * ((s.end_ns or s.start_ns) - s.start_ns) / total, 3), 0.3),
         ))
-        kids = sorted(children.get(s.span_id, []), key=lambda k: (k.start_ns, k.span_id))
-        stack.extend((k, depth + 1) for k in reversed(kids))
-    return out
+    return len(order), views
 
 
 def span_detail(s: Span) -> SpanView:

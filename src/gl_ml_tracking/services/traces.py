@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter, ResourceDoesNotExist
@@ -55,18 +55,21 @@ def get_trace_row(session: Session, project_id: str, trace_id: Any) -> tuple[Tra
 
 
 def load_data(session: Session, rows: Sequence[tuple[Trace, int]]) -> list[TraceData]:
-    """The rows' tags, metadata, assessments and whether they have spans, in four statements."""
+    """The rows' tags and metadata (one statement), assessments, and whether they have
+    spans in the database, in three statements (every trace read and the start-trace answer
+    go through here)."""
     datas = [TraceData(trace, iid) for trace, iid in rows]
     by_pk = {d.trace.id: d for d in datas}
     if not by_pk:
         return datas
     pks = list(by_pk)
-    for pk, key, value in session.execute(select(TraceTag.trace_pk, TraceTag.key, TraceTag.value).where(TraceTag.trace_pk.in_(pks))):
-        by_pk[pk].tags[key] = value
-    for pk, key, value in session.execute(
-        select(TraceMetadata.trace_pk, TraceMetadata.key, TraceMetadata.value).where(TraceMetadata.trace_pk.in_(pks))
-    ):
-        by_pk[pk].metadata[key] = value
+    pairs = union_all(
+        select(literal(0).label("kind"), TraceTag.trace_pk, TraceTag.key, TraceTag.value).where(TraceTag.trace_pk.in_(pks)),
+        select(literal(1).label("kind"), TraceMetadata.trace_pk, TraceMetadata.key, TraceMetadata.value)
+        .where(TraceMetadata.trace_pk.in_(pks)),
+    )
+    for kind, pk, key, value in session.execute(pairs):
+        (by_pk[pk].metadata if kind else by_pk[pk].tags)[key] = value
     for a in session.scalars(select(Assessment).where(Assessment.trace_pk.in_(pks)).order_by(Assessment.create_time, Assessment.id)):
         by_pk[a.trace_pk].assessments.append(a)
     # A semi-join: stops at each trace's first span (the primary key's index).

@@ -63,15 +63,16 @@ def _span_pager(total: int) -> tuple[int, dict]:
 def trace_page(ctx: PageContext, trace_id: str):
     data = traces.get_trace_data(ctx.session, ctx.project_id, trace_id)
     experiment = q.find_experiment(ctx.session, ctx.project_id, data.experiment_iid)
-    tree = trace_view.span_tree(trace_spans.span_index(ctx.session, ctx.project_id, data))
-    first, span_paging = _span_pager(len(tree))
+    index = trace_spans.span_index(ctx.session, ctx.project_id, data)
+    first, span_paging = _span_pager(len(index))
+    span_count, spans = trace_view.span_tree(index, first, SPANS_PER_PAGE)
     return render(
         "trace.html",
         data=data,
         trace=data.trace,
         experiment=experiment,
-        spans=tree[first:first + SPANS_PER_PAGE],
-        span_count=len(tree),
+        spans=spans,
+        span_count=span_count,
         first_span=first,
         span_paging=span_paging,
         usage=trace_view.token_usage(data.metadata),
