@@ -27,20 +27,9 @@ from mlflow.utils.mlflow_tags import (MLFLOW_DATASET_CONTEXT, MLFLOW_GIT_COMMIT,
                                       MLFLOW_PROJECT_ENTRY_POINT, MLFLOW_SOURCE_NAME, MLFLOW_SOURCE_TYPE, MLFLOW_USER)
 from mlflow.utils.time import get_current_time_millis
 
-from tests.support.projects import new_project
+from tests.support.rest_cases import mlflow_client  # noqa: F401  (the fixture: a fresh project per test)
 
 
-@pytest.fixture
-def mlflow_client(forge, monkeypatch):
-    import mlflow
-
-    uri = forge.tracking_uri(new_project(forge))
-    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", forge.owner_token)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
-    yield MlflowClient(uri)
-    if mlflow.active_run():
-        mlflow.end_run()
 
 
 def _post(client: MlflowClient, path: str, payload) -> requests.Response:

@@ -87,21 +87,11 @@ def _set_value(target: Any, value: Any, depth: int = 0) -> None:
         target.string_value = str(value)
 
 
-def _decoded(value: Any) -> Any:
-    """A span attribute as MLflow keeps it (JSON text) decoded to its value."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def _add_attributes(repeated: Any, attributes: Any, encoded: bool) -> None:
     for key, value in (attributes or {}).items() if isinstance(attributes, dict) else ():
         kv = repeated.add()
         kv.key = str(key)
-        _set_value(kv.value, _decoded(value) if encoded else value)
+        _set_value(kv.value, tv.decoded_attribute(value) if encoded else value)
 
 
 def _nanos(value: Any) -> int:

@@ -113,15 +113,6 @@ def _any_value(value: dict) -> Any:
     return None
 
 
-def _json_or_text(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def _span_attributes(payload: str, keys: tuple) -> dict:
     try:
         span = json.loads(payload)
@@ -131,7 +122,7 @@ def _span_attributes(payload: str, keys: tuple) -> dict:
 
 
 def _model(value: Any) -> Optional[str]:
-    value = _json_or_text(value)
+    value = tv.decoded_attribute(value)
     return value[:MODEL_DIMENSION_MAX] if isinstance(value, str) else None
 
 
@@ -160,7 +151,7 @@ def span_rows(session, stmt, metric: str, dims: list[str], conds: list, start, e
         elif metric == "latency":
             value = None if end_ns is None else (end_ns - start_ns) // 1_000_000
         else:
-            cost = _json_or_text(attrs.get(COST_ATTRIBUTE))
+            cost = tv.decoded_attribute(attrs.get(COST_ATTRIBUTE))
             value = _finite(cost.get(metric)) if isinstance(cost, dict) else None
         yield start_ns // 1_000_000, values, value
 

@@ -140,3 +140,14 @@ def json_text(value: Any) -> Optional[str]:
             return value
         return decoded if isinstance(decoded, str) else value
     return json.dumps(value)
+
+
+def decoded_attribute(value: Any) -> Any:
+    """A span attribute as MLflow keeps it (JSON text) decoded to its value; text that is
+    not JSON stays as it is."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
