@@ -59,6 +59,16 @@ def kept_postgres(fresh_url: str, name: str) -> tuple[bool, str]:
     return exists, f"{base}/{name}"
 
 
+def kept_database(db: str, keep: str | None, fresh_url: str) -> tuple[bool, str]:
+    """(reuse, url): ``--keep``'s SQLite file or PostgreSQL database (reused when it
+    already holds data), else the fresh database."""
+    if not keep:
+        return False, fresh_url
+    if db == "sqlite":
+        return os.path.exists(keep), f"sqlite:///{os.path.abspath(keep)}"
+    return kept_postgres(fresh_url, keep)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
@@ -71,12 +81,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, fresh_database(args.db, tmp) as url:
-        reuse = False
-        if args.keep and args.db == "sqlite":
-            reuse = os.path.exists(args.keep)
-            url = f"sqlite:///{os.path.abspath(args.keep)}"
-        elif args.keep:  # a PostgreSQL database of that name, kept after the run
-            reuse, url = kept_postgres(url, args.keep)
+        reuse, url = kept_database(args.db, args.keep, url)
         app = build_app(url, tmp + "/storage")
         if reuse:
             _measure(app, args, None, 0.0)

@@ -21,7 +21,7 @@ import tempfile
 import time
 from urllib.parse import quote
 
-from benchmarks.curves_bench import DatabaseCpu, kept_postgres
+from benchmarks.curves_bench import DatabaseCpu, kept_database
 from benchmarks.populate import OurSchema, Writer, chunked, search_runs_specs
 from tests.support.livedb import fresh_database
 from tests.support.liveserver import OWNER_TOKEN, build_app, migrate_and_seed
@@ -130,12 +130,7 @@ def main() -> None:
                                        "(reused when it exists)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, fresh_database(args.db, tmp) as url:
-        reuse = False
-        if args.keep and args.db == "sqlite":
-            reuse = os.path.exists(args.keep)
-            url = f"sqlite:///{os.path.abspath(args.keep)}"
-        elif args.keep:
-            reuse, url = kept_postgres(url, args.keep)
+        reuse, url = kept_database(args.db, args.keep, url)
         app = build_app(url, tmp + "/storage")
         if not reuse:
             migrate_and_seed(app)
