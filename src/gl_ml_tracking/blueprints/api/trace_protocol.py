@@ -16,6 +16,7 @@ routes = Routes()  # gathered by blueprints/api/__init__.py
 # The MLflow server version we answer as: the client compares it (span logging needs >= 3.4).
 SERVER_VERSION = "3.17.2"
 EXPERIMENT_ID_HEADER = "X-MLflow-Experiment-Id"
+READ_CHUNK = 1024 * 1024
 
 
 @routes.route("version", "GET", EXPERIMENTS_READ, prefix="/", schema=NoParameters)
@@ -37,18 +38,18 @@ def read_body(limit: int) -> bytearray:
         raise PayloadTooLarge(f"Request body of {length} bytes exceeds the limit of {limit} bytes.")
     stream = request.stream
     if length is not None:
-        body = bytearray(length)
-        view, got = memoryview(body), 0
+        # read() in chunks, not readinto(): gunicorn's input has no readinto.
+        body, got = bytearray(length), 0
         while got < length:
-            n = stream.readinto(view[got:])
-            if not n:
+            chunk = stream.read(min(READ_CHUNK, length - got))
+            if not chunk:
                 break
-            got += n
-        del view  # a bytearray with a live view cannot be resized
+            body[got:got + len(chunk)] = chunk
+            got += len(chunk)
         del body[got:]
         return body
     body = bytearray()
-    while chunk := stream.read(1024 * 1024):
+    while chunk := stream.read(READ_CHUNK):
         body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes.")
