@@ -170,11 +170,6 @@ def test_get_trace_handler(mlflow_client, allow_partial):
     assert {"key": "fruit", "value": {"string_value": "apple"}} in trace["spans"][0]["attributes"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "not built (needs a migration): the case links a trace right after its span ends, before the "
-    "client's asynchronous export has stored it; MLflow 3.17.2 keeps links by trace id without "
-    "looking the trace up, ours are rows keyed to the stored trace (glml_trace_run_links.trace_pk), "
-    "so the link answers 404 for a trace not yet there. The same case after a flush passes (next test)"))
 def test_link_traces_to_run_and_search_traces(mlflow_client):
     _link_traces_to_run_and_search(mlflow_client, flush_before_link=False)
 

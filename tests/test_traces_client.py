@@ -108,6 +108,39 @@ def test_trace_tags_delete_and_link_to_run(forge, mlflow_client):
     assert len(mlflow.search_traces(locations=[exp_id], return_type="list")) == 1
 
 
+def test_a_link_made_before_the_trace_arrives_holds_once_it_does(forge, mlflow_client):
+    """MLflow keeps run links by trace id: a trace linked before its export lands (or one
+    that never comes) is linked when it is stored, and only in this project."""
+    exp_id = mlflow.set_experiment(_name("early")).experiment_id
+    with mlflow.start_run() as run:
+        pass
+    early = "tr-" + "ab" * 16  # not stored anywhere yet
+    mlflow_client.link_traces_to_run([early], run.info.run_id)  # MLflow answers 200 for it too
+    assert mlflow.search_traces(locations=[exp_id], run_id=run.info.run_id, return_type="list",
+                                include_spans=False) == []
+    # The trace arrives, with the id the link named (the v3 start-trace the client sends).
+    info = {"trace_id": early, "trace_location": {"type": "MLFLOW_EXPERIMENT",
+                                                  "mlflow_experiment": {"experiment_id": exp_id}},
+            "request_time": "2026-12-03T10:00:00Z", "execution_duration": "0.5s", "state": "OK"}
+    other = requests.post(forge.tracking_uri(2) + "/api/3.0/mlflow/traces", json={"trace": {"trace_info": {
+        **info, "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {
+            "experiment_id": _other_experiment(forge)}}}}}, headers=_auth(forge.owner_token))
+    assert other.status_code == 200, other.text  # the same id in another project: not linked here
+    resp = requests.post(forge.tracking_uri(1) + "/api/3.0/mlflow/traces", json={"trace": {"trace_info": info}},
+                         headers=_auth(forge.owner_token))
+    assert resp.status_code == 200, resp.text
+    # (info only: this trace has no spans, so the client would skip it when loading them)
+    linked = mlflow.search_traces(locations=[exp_id], run_id=run.info.run_id, return_type="list", include_spans=False)
+    assert [t.info.trace_id for t in linked] == [early]
+
+
+def _other_experiment(forge) -> str:
+    resp = requests.post(forge.tracking_uri(2) + "/api/2.0/mlflow/experiments/create", json={"name": _name("other")},
+                         headers=_auth(forge.owner_token))
+    assert resp.status_code == 200, resp.text
+    return resp.json()["experiment_id"]
+
+
 def test_trace_of_another_project_is_not_found(forge, mlflow_client):
     mlflow.set_experiment(_name("exp"))
     _add(1, 2)

@@ -41,6 +41,8 @@ metadata = Base.metadata
 __all__ = [name for name in dir() if not name.startswith("_")]
 
 # MLflow 3 traces (issue 15)
-from .traces import Assessment, Span, Trace, TraceIssue, TraceMetadata, TraceRunLink, TraceTag  # noqa: E402
+from .traces import (Assessment, PendingTraceLink, Span, Trace, TraceIssue, TraceMetadata,  # noqa: E402
+                     TraceRunLink, TraceTag)
 
-__all__ += ["Assessment", "Span", "Trace", "TraceIssue", "TraceMetadata", "TraceRunLink", "TraceTag"]
+__all__ += ["Assessment", "PendingTraceLink", "Span", "Trace", "TraceIssue", "TraceMetadata", "TraceRunLink",
+            "TraceTag"]

@@ -117,6 +117,18 @@ class TraceRunLink(Base):
     run_id: Mapped[int] = mapped_column(BigId, ForeignKey(Run.id, ondelete="CASCADE"), primary_key=True)
 
 
+class PendingTraceLink(Base):
+    """A run link to a trace this project has not received yet: the client may link a
+    trace right after its spans end, before its asynchronous export arrives (MLflow keeps
+    links by trace id). Becomes a ``TraceRunLink`` when the trace is first stored here."""
+
+    __tablename__ = TABLE_PREFIX + "pending_trace_links"
+
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    trace_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[int] = mapped_column(BigId, ForeignKey(Run.id, ondelete="CASCADE"), primary_key=True)
+
+
 class TraceIssue(Base):
     """An issue found in an experiment's traces (MLflow 3's issues API)."""
 

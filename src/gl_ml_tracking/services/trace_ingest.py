@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import BigInteger, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter
-from ..models import Experiment, Span, Trace, TraceMetadata, TraceTag
+from ..models import Experiment, PendingTraceLink, Span, Trace, TraceMetadata, TraceRunLink, TraceTag
 from . import lookups, span_payloads
 from .assessments import create_for_trace
 from . import trace_values as tv
@@ -85,7 +85,22 @@ def ensure_trace(session: Session, project_id: str, experiment: Experiment, trac
         index_elements=[_TRACES.c.project_id, _TRACES.c.trace_id]))
     session.execute(add, {"project_id": project_id, "trace_id": trace_id, "experiment_id": experiment.id,
                           "state": "IN_PROGRESS", "request_time": request_time, "finalized": False})
-    return session.execute(_find_trace(session), {"p": project_id, "t": trace_id}).scalar_one()
+    pk = session.execute(_find_trace(session), {"p": project_id, "t": trace_id}).scalar_one()
+    _attach_pending_links(session, project_id, trace_id, pk)
+    return pk
+
+
+def _attach_pending_links(session: Session, project_id: str, trace_id: str, pk: int) -> None:
+    """Links made to this trace before it arrived (``traces.link_to_run``) become real ones:
+    one statement when there are none."""
+    pending = PendingTraceLink.__table__.c  # Core, not ORM: the parameters are not column values
+    attach = cached_statement(session, "trace_ingest.attach_links", lambda insert: insert(
+        TraceRunLink.__table__).from_select(["trace_pk", "run_id"], select(bindparam("pk", type_=BigInteger), pending.run_id)
+                                            .where(pending.project_id == bindparam("p"), pending.trace_id == bindparam("t")),
+                                            ).on_conflict_do_nothing())
+    if session.execute(attach, {"pk": pk, "p": project_id, "t": trace_id}).rowcount:
+        session.execute(delete(PendingTraceLink).where(PendingTraceLink.project_id == project_id,
+                                                       PendingTraceLink.trace_id == trace_id))
 
 
 def log_spans(session: Session, project_id: str, experiment_id: Any, spans: Iterable[Any]) -> int:

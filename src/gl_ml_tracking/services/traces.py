@@ -14,7 +14,8 @@ from sqlalchemy import delete, exists, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter, ResourceDoesNotExist
-from ..models import ACTIVE, Assessment, Experiment, Run, Span, Trace, TraceIssue, TraceMetadata, TraceRunLink, TraceTag
+from ..models import (ACTIVE, Assessment, Experiment, PendingTraceLink, Run, Span, Trace, TraceIssue, TraceMetadata,
+                      TraceRunLink, TraceTag)
 from . import lookups, span_payloads, trace_files
 from . import trace_values as tv
 from .common import dialect_insert
@@ -212,14 +213,17 @@ def link_to_run(session: Session, project_id: str, trace_ids: Any, run_id: Any) 
     if not ids:
         return
     pks = dict(session.execute(select(Trace.trace_id, Trace.id).where(Trace.project_id == project_id, Trace.trace_id.in_(ids))).all())
-    missing = [t for t in ids if t not in pks]
-    if missing:
-        raise ResourceDoesNotExist(f"Trace with ID {missing[0]} is not found.")
     insert = dialect_insert(session)
-    session.execute(
-        insert(TraceRunLink).on_conflict_do_nothing(index_elements=[TraceRunLink.trace_pk, TraceRunLink.run_id]),
-        [{"trace_pk": pk, "run_id": run.id} for pk in pks.values()],
-    )
+    if pks:
+        session.execute(
+            insert(TraceRunLink).on_conflict_do_nothing(index_elements=[TraceRunLink.trace_pk, TraceRunLink.run_id]),
+            [{"trace_pk": pk, "run_id": run.id} for pk in pks.values()],
+        )
+    # A trace not here yet (the client links right after a span ends, before its export
+    # lands) is linked when it arrives, as MLflow keeps links by id (trace_ingest.ensure_trace).
+    pending = [{"project_id": project_id, "trace_id": t, "run_id": run.id} for t in dict.fromkeys(ids) if t not in pks]
+    if pending:
+        session.execute(insert(PendingTraceLink).on_conflict_do_nothing(), pending)
 
 
 def traces_of_run(session: Session, project_id: str, run: Run, limit: int = 100) -> list[tuple[Trace, int]]:
