@@ -1,4 +1,4 @@
-"""Chart sampling (``get-history-bulk-interval`` and the run page's charts), on
+"""Chart sampling (the run page's and the experiment page's charts), on
 SQLite and PostgreSQL, against a brute-force reading of the same rule over the
 whole history: the step range [lo, hi] is cut at ``t_i = lo + floor(span * i /
 (n - 1))`` into intervals (t_(i-1), t_i], and each interval shows the value last
@@ -121,9 +121,12 @@ def test_bulk_interval_checks_its_arguments_and_keeps_run_order(engine, historie
     with Session(engine) as s:
         runs = [s.get(Run, histories[name][0]) for name in ("few", "dense")]
         pairs = bulk_interval(s, runs, "loss", None, None, "3")
-        # "few" (steps 0, 10, 11): targets 0, 5, 11, and (0, 5] holds no step.
-        assert [run.name for run, _row in pairs] == ["few"] * 2 + ["dense"] * 3
-        assert [row.step for _run, row in pairs] == [0, 11, 0, 1249, 2499]
+        # MLflow's rule (services/metric_buckets): rows, not steps. "few" has 4 rows (two at
+        # step 10): buckets of 2, 1, 1 rows; "dense" 2,500: starts 0, 834, 1667, the last
+        # row (2499) in place of the last start.
+        assert [run.name for run, _row in pairs] == ["few"] * 3 + ["dense"] * 3
+        assert [(row[1], row[2]) for _run, row in pairs] == [(0, 5), (10, 9), (11, 1), (0, 1000), (834, 1834),
+                                                             (2499, 3499)]
         for bad in ("0", "2501", "x"):
             with pytest.raises(InvalidParameter):
                 bulk_interval(s, runs, "loss", None, None, bad)

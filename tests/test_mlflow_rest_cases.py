@@ -414,11 +414,6 @@ def test_get_metric_history_bulk_interval_rejects_invalid_requests(mlflow_client
         assert message in r.json()["message"], (params, r.text)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "not built: MLflow 3.17.2 samples rows (NTILE buckets over every value logged, the first row of "
-    "each; checked on a live 3.17.2 server: 0,4,8,12,19 of 20 steps); ours samples steps with one index "
-    "seek per interval (cost independent of the history's length): 0,4,9,14,19, and one row per step "
-    "where a step holds several values. The one-run case (0,2,4,6,9 of 10) agrees"))
 def test_get_metric_history_bulk_interval_respects_max_results(mlflow_client):
     """MLflow 3's expectations (its 2.x case wanted steps 0,2,4,6,8,9; 3.x samples each run on
     its own to about max_results points, always keeping the last)."""

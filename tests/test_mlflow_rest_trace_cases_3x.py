@@ -78,10 +78,6 @@ def test_get_trace(mlflow_client):
     assert (span.name, span.status.status_code, span.status.description) == ("test", SpanStatusCode.OK, "")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "differs (trace search, left to the trace helpers): trace.text LIKE runs over the stored OTLP span "
-    "JSON, whose attribute entries all hold a 'value' key, so '%value%' also finds the third trace; "
-    "MLflow 3.17.2 matches the span's own content (checked on a live 3.17.2 server: it passes)"))
 def test_search_traces_match_text(mlflow_client):
     experiment_id = mlflow_client.create_experiment("search traces full text")
 

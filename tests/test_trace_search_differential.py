@@ -144,6 +144,17 @@ FILTERS = [
     "prompt != 'greeting/1'",
     "trace.text = 'x'",
     "metadata.`mlflow.trace.tokenUsage` LIKE '%1%'",
+    # text / content over MLflow's span dict, not over the stored OTLP layout's own words
+    "trace.text LIKE '%value%'",
+    "trace.text LIKE '%key%'",
+    "span.content LIKE '%string_value%'",
+    "trace.text ILIKE '%kind%'",
+    "trace.text LIKE '%gpt-4%'",
+    "span.content LIKE '%model%gpt%'",
+    "trace.text LIKE '%attributes%'",
+    "trace.text LIKE '%links%'",
+    "span.content LIKE '%values%'",
+    "span.content LIKE '%mlflow.spanInputs%alpha%'",
 ]
 ORDERS = [["timestamp_ms ASC"], ["execution_time_ms DESC"], ["timestamp_ms DESC"], ["status ASC", "timestamp_ms ASC"],
           ["name ASC"], ["tags.team ASC"], ["tags.env DESC", "timestamp_ms ASC"],

@@ -11,7 +11,7 @@ from ..errors import InvalidParameter
 from ..models import Metric, Run
 from ..search.tokens import decode_token, encode_token
 from . import validation as v
-from .metric_sampling import sample_steps_many
+from .metric_buckets import mlflow_sampled_rows
 
 MAX_HISTORY_PAGE = 25_000
 STREAM_CHUNK = 20_000  # rows per query when streaming a whole history (~2 MB of rows)
@@ -112,5 +112,5 @@ def bulk_interval(
     session: Session, runs: Sequence[Run], key: str, start_step: Any, end_step: Any, max_results: Any
 ) -> list[tuple[Run, tuple]]:
     start, end, limit = interval_args(start_step, end_step, max_results, len(runs))
-    sampled = sample_steps_many(session, [run.id for run in runs], key, start, end, limit)
-    return [(run, row) for run in runs for row in sampled[run.id]]
+    sampled = mlflow_sampled_rows(session, [run.id for run in runs], key, start, end, limit)
+    return [(run, row[1:]) for run in runs for row in sampled[run.id]]

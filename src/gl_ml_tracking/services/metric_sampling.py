@@ -1,5 +1,6 @@
-"""Metric histories sampled for charts: the API's ``get-history-bulk-interval``, the
-run page's chart and the experiment page's curves all read these index seeks.
+"""Metric histories sampled for charts: the run page's chart and the experiment page's
+curves read these index seeks (the API's ``get-history-bulk-interval`` samples rows as
+MLflow does instead: ``metric_buckets``).
 
 A run's step range [lo, hi] is cut at the targets ``t_i = lo + span * i //
 (max_points - 1)`` (i = 0..max_points-1, span = hi - lo) into intervals

@@ -13,6 +13,13 @@ string value (``^`` and ``$`` anchor it to the value's ends); ``=``/``!=``
 compare the whole span with that pattern, which MLflow does too (``=`` never matches).
 Our spans are stored as OTLP JSON (``{"key":"model","value":{"string_value":"gpt"}}``),
 so the patterns name that layout where MLflow's name its own.
+
+``span.content`` / ``trace.text`` match MLflow's span dict (its ``content`` column:
+``"attributes":{"model":"\\"gpt\\""}``): the OTLP layout's own words are taken out of the
+stored JSON before the pattern is applied (``"key":``, ``"value":``, ``"string_value":``
+and its typed twins), and the keys MLflow's dict always has are added, so ``LIKE '%value%'`` finds a span whose name, an
+attribute's key or value, or an event holds "value", not every span with an attribute.
+The field names both layouts share (``name``, ``attributes``, ``status``, ...) stay.
 """
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ import json
 import re
 from typing import Sequence
 
-from sqlalchemy import exists, literal, select
+from sqlalchemy import exists, func, literal, select
 
 from ..models import Span, Trace
 from ..search.grammar import Comparison
@@ -49,9 +56,36 @@ def _attribute_regexp(name: str, pattern: str) -> str:
     return f'"key":{key},"value":\\{{"string_value":{prefix}{pattern}{suffix}'
 
 
+# (OTLP text, what stands in MLflow's span dict), in this order: an attribute entry
+# {"key":"k","value":{"string_value":"v"}} reads {"k":{"v"}}, a kvlist or an array of them
+# likewise. Outside JSON strings (where quotes are escaped) these words are only layout.
+_OTLP_WORDS = (
+    ('{"key":', "{"),
+    (',"value":{', ":{"),
+    ('"string_value":', ""),
+    ('"int_value":', ""),
+    ('"double_value":', ""),
+    ('"bool_value":', ""),
+    ('"bytes_value":', ""),
+    ('"kvlist_value":', ""),
+    ('"array_value":', ""),
+    ('{"values":', "{"),
+)
+# MLflow's span dict always holds these keys (empty or null); OTLP's JSON leaves empty
+# fields out, so the stored text gets them back at its end.
+_MLFLOW_KEYS = ' "parent_span_id" "events" "links" "status" "code" "message" "attributes"'
+
+
+def _content(expr=Span.payload):
+    """The stored span's text without OTLP's own words (see the module's docstring)."""
+    for otlp, mlflow_text in _OTLP_WORDS:
+        expr = func.replace(expr, otlp, mlflow_text)
+    return expr.concat(literal(_MLFLOW_KEYS))
+
+
 def _one(c: Comparison, d: Dialect):
     if c.key == CONTENT:
-        return d.like(Span.payload, c.value, c.op == "ILIKE")
+        return d.like(_content(), c.value, c.op == "ILIKE")
     if c.key.startswith(ATTRIBUTES_PREFIX):
         name = _attribute_key(c.key)
         if c.op == "RLIKE":
