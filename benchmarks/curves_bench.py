@@ -130,8 +130,8 @@ def _measure(app, args, iids, loaded: float) -> None:
     zoomed = url + f"&start={args.points // 2}&end={args.points // 2 + 1000}"
     zoom = client.get(zoomed)
     db_cpu = DatabaseCpu.of(app)
-    times, cpu = _timed(client, url, args.repeat, db_cpu)
-    z_times, z_cpu = _timed(client, zoomed, args.repeat, db_cpu)
+    times, cpu = timed_requests(client, url, args.repeat, db_cpu)
+    z_times, z_cpu = timed_requests(client, zoomed, args.repeat, db_cpu)
     print(f"db={args.db} runs={args.runs} points/run={args.points:,} loaded in {loaded:.0f}s; "
           f"curves.json answers {len(body['runs'])} curves, {drawn:,} points, "
           f"{len(first.data) / 1024:.0f} KiB")
@@ -142,7 +142,7 @@ def _measure(app, args, iids, loaded: float) -> None:
     print(f"  load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
-def _timed(client, url: str, repeat: int, db_cpu: "DatabaseCpu | None" = None) -> tuple[list[float], list[float]]:
+def timed_requests(client, url: str, repeat: int, db_cpu: "DatabaseCpu | None" = None) -> tuple[list[float], list[float]]:
     """Wall and CPU milliseconds of each request: on a shared machine the wall time
     measures the neighbours too; the process's CPU time is this server's work (SQLite's
     included). With ``db_cpu`` (PostgreSQL), each CPU figure adds the database server's
@@ -154,7 +154,7 @@ def _timed(client, url: str, repeat: int, db_cpu: "DatabaseCpu | None" = None) -
         response = client.get(url)
         wall.append((time.perf_counter() - w0) * 1000)
         cpu.append((time.process_time() - c0) * 1000)
-        assert response.status_code == 200
+        assert response.status_code == 200, response.get_data(as_text=True)[:300]
     if db_cpu:
         per_request = (db_cpu.ms() - db_before) / repeat
         cpu = [c + per_request for c in cpu]

@@ -21,7 +21,7 @@ import tempfile
 import time
 from urllib.parse import quote
 
-from benchmarks.curves_bench import DatabaseCpu, kept_database
+from benchmarks.curves_bench import DatabaseCpu, kept_database, timed_requests
 from benchmarks.populate import OurSchema, Writer, chunked, search_runs_specs
 from tests.support.livedb import fresh_database
 from tests.support.liveserver import OWNER_TOKEN, build_app, migrate_and_seed
@@ -70,23 +70,6 @@ def _populate(app, url: str, runs: int) -> float:
     return time.perf_counter() - started
 
 
-def _timed(client, url: str, repeat: int, db_cpu) -> tuple[list[float], list[float]]:
-    """Wall and CPU milliseconds per request; CPU adds the PostgreSQL server's share
-    (averaged over the requests) when ``db_cpu`` can read it."""
-    wall, cpu = [], []
-    db_before = db_cpu.ms() if db_cpu else 0.0
-    for _ in range(repeat):
-        w0, c0 = time.perf_counter(), time.process_time()
-        response = client.get(url)
-        wall.append((time.perf_counter() - w0) * 1000)
-        cpu.append((time.process_time() - c0) * 1000)
-        assert response.status_code == 200, response.get_data(as_text=True)[:300]
-    if db_cpu:
-        per_request = (db_cpu.ms() - db_before) / repeat
-        cpu = [c + per_request for c in cpu]
-    return wall, cpu
-
-
 def _measure(app, args) -> None:
     with app.app_context():
         from gl_ml_tracking import get_state
@@ -105,13 +88,13 @@ def _measure(app, args) -> None:
         if label in ORDERED:
             url += ("&" if "?" in url else "?") + f"order={quote(ORDERED[label])}"
         client.get(url)  # warm: plans, templates
-        wall, cpu = _timed(client, url, args.repeat, db_cpu)
+        wall, cpu = timed_requests(client, url, args.repeat, db_cpu)
         count_cell, count_wall = "", ""
         if flt:
             count_url = f"{base}/match-count?filter={quote(flt)}"
             body = client.get(count_url).get_json()
             count_cell = f"{body['count']}{'+' if body['capped'] else ''}"
-            c_wall, _ = _timed(client, count_url, args.repeat, None)
+            c_wall, _ = timed_requests(client, count_url, args.repeat, None)
             count_wall = f"{statistics.median(c_wall):.0f} ms"
         print(f"{label[:40]:40} {statistics.median(wall):7.0f} ms {statistics.median(cpu):6.0f} ms "
               f"{count_wall:>11} {count_cell:>7}")
