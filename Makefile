@@ -12,8 +12,12 @@ FLASK  := $(BIN)/flask --app examples.host_app
 # outside debug. Set SECRET_KEY (the same on every host) for anything but the demo.
 DEMO_SECRET_KEY := demo-only-secret-key-not-for-production
 demo-data run dev: export SECRET_KEY ?= $(DEMO_SECRET_KEY)
-# The MLflow 2.x client for the compatibility smoke test lives in its own venv.
+# The MLflow 2.x client for the compatibility tests lives in its own venv. MLflow 2.22's span
+# processor never calls its base class's __init__: opentelemetry-sdk 1.45 reads attributes
+# that __init__ sets and 2.22 then exports no trace at all (1.41-1.44 log an AttributeError
+# per span); pip's default, the newest, is broken, so the venv pins the last clean release.
 MLFLOW2_VENV := .venv-mlflow2
+MLFLOW2_PACKAGES := "mlflow-skinny==2.22.*" "opentelemetry-sdk<1.41" "opentelemetry-api<1.41" scikit-learn pandas
 
 .PHONY: install install-run demo-data run dev test test-quick soak bench fuzz wheel system-deps mlflow2 clean
 
@@ -39,10 +43,11 @@ install: $(VENV)/.installed
 system-deps:
 	@scripts/ensure-system-deps.sh
 
-$(MLFLOW2_VENV)/.installed:
-	$(PYTHON) -m venv $(MLFLOW2_VENV)
+# Redone when the Makefile changes (the pins above): pip downgrades what an older venv has.
+$(MLFLOW2_VENV)/.installed: Makefile
+	test -x $(MLFLOW2_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW2_VENV)
 	$(MLFLOW2_VENV)/bin/pip install -q --upgrade pip
-	$(MLFLOW2_VENV)/bin/pip install -q "mlflow-skinny==2.22.*" scikit-learn pandas
+	$(MLFLOW2_VENV)/bin/pip install -q $(MLFLOW2_PACKAGES)
 	touch $@
 
 mlflow2: $(MLFLOW2_VENV)/.installed

@@ -2,8 +2,8 @@
 thread; ``procserver``: gunicorn processes; ``forge_process``: a process of its own), fresh
 databases (``livedb``), a private PostgreSQL cluster a test may crash (``private_pg``), a
 moto S3 server (``s3_server``), the documented backup steps and a full read-back through the
-client (``backups``), the UI tests' data (``ui_seed``) and the script the MLflow 2.x client
-runs (``mlflow2_script``).
+client (``backups``), the UI tests' data (``ui_seed``) and the MLflow 2.x client run in its own
+virtualenv (``mlflow2``) with the scripts it runs (``mlflow2_script``, ``mlflow2_traces_script``).
 
 Import them as ``tests.support.<module>``. Under pytest the repository root is on
 ``sys.path`` (``pythonpath = .`` in setup.cfg); a child process does not inherit that, so

@@ -256,5 +256,12 @@ def end_trace_v2(session: Session, trace: Trace, timestamp_ms: Any, status: Any,
     if name:
         trace.name = name[:250]
     upsert_pairs(session, TraceTag, trace.id, tag_map)
-    upsert_pairs(session, TraceMetadata, trace.id, tv.string_map(metadata, "request_metadata"))
+    meta_map = tv.string_map(metadata, "request_metadata")
+    # A 2.x client says the trace's inputs and outputs only here (its spans go to traces.json):
+    # they are the previews the trace pages and the V3 info show.
+    if tv.INPUTS_METADATA in meta_map:
+        trace.request_preview = tv.preview(meta_map[tv.INPUTS_METADATA])
+    if tv.OUTPUTS_METADATA in meta_map:
+        trace.response_preview = tv.preview(meta_map[tv.OUTPUTS_METADATA])
+    upsert_pairs(session, TraceMetadata, trace.id, meta_map)
 
