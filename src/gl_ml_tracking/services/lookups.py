@@ -107,12 +107,16 @@ def get_experiment_by_name(session: Session, project_id: str, name: Any) -> Expe
 def get_active_experiment(session: Session, project_id: str, experiment_id: Any, *,
                           with_tags: bool = True) -> Experiment:
     experiment = get_experiment(session, project_id, experiment_id, with_tags=with_tags)
-    if experiment.lifecycle_stage != ACTIVE:
-        raise InvalidParameter(
-            f"The experiment {experiment.iid} must be in the 'active' state. "
-            f"Current state is {experiment.lifecycle_stage}."
-        )
+    require_active(experiment.iid, experiment.lifecycle_stage)
     return experiment
+
+
+def require_active(iid: int, lifecycle_stage: str) -> None:
+    """MLflow's refusal to write into a deleted experiment."""
+    if lifecycle_stage != ACTIVE:
+        raise InvalidParameter(
+            f"The experiment {iid} must be in the 'active' state. Current state is {lifecycle_stage}."
+        )
 
 
 # -- runs ------------------------------------------------------------------------

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import BigInteger, bindparam, delete, select, update
+from sqlalchemy import BigInteger, and_, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, ResourceDoesNotExist
 from ..models import Experiment, PendingTraceLink, Span, Trace, TraceMetadata, TraceRunLink, TraceTag
 from . import lookups, span_payloads
 from .assessments import create_for_trace
@@ -67,7 +67,7 @@ def _root_previews(span: Any, big: dict[int, Any]) -> tuple[Optional[str], Optio
     return found.get(tv.SPAN_INPUTS_ATTRIBUTE), found.get(tv.SPAN_OUTPUTS_ATTRIBUTE)
 
 
-_TRACES, _SPANS = Trace.__table__, Span.__table__
+_TRACES, _SPANS, _EXPERIMENTS = Trace.__table__, Span.__table__, Experiment.__table__
 
 
 def _find_trace(session: Session) -> Any:
@@ -75,18 +75,54 @@ def _find_trace(session: Session) -> Any:
         _TRACES.c.project_id == bindparam("p"), _TRACES.c.trace_id == bindparam("t")))
 
 
-def ensure_trace(session: Session, project_id: str, experiment: Experiment, trace_id: str, request_time: int) -> int:
-    """The trace row's id, created (IN_PROGRESS, not finalized) when missing. Looked up
-    first: a trace's spans come in several exports, and only the first one creates it."""
-    found = session.execute(_find_trace(session), {"p": project_id, "t": trace_id}).scalar()
-    if found is not None:
-        return found
+class Target:
+    """Where a trace goes: its experiment (checked active) and its row once it has one.
+    Found in one statement: every export and the start call ask both questions, and on
+    PostgreSQL a statement's round trip costs more than its work."""
+
+    def __init__(self, project_id: str, experiment_pk: int, experiment_iid: int, trace_id: str,
+                 trace_pk: Optional[int]):
+        self.project_id, self.experiment_pk, self.experiment_iid = project_id, experiment_pk, experiment_iid
+        self.trace_id, self.trace_pk = trace_id, trace_pk
+
+    def next_trace(self, session: Session, trace_id: str) -> "Target":
+        """The same experiment, another trace (an export may carry spans of several)."""
+        found = session.execute(_find_trace(session), {"p": self.project_id, "t": trace_id}).scalar()
+        return Target(self.project_id, self.experiment_pk, self.experiment_iid, trace_id, found)
+
+
+def find_target(session: Session, project_id: str, experiment_id: Any, trace_id: str) -> Target:
+    iid = lookups.parse_experiment_iid(experiment_id)
+    if iid == lookups.DEFAULT_EXPERIMENT_IID:  # may have to be created first
+        experiment = lookups.get_active_experiment(session, project_id, iid, with_tags=False)
+        return Target(project_id, experiment.id, experiment.iid, trace_id, None).next_trace(session, trace_id)
+    stmt = cached_statement(session, "trace_ingest.target", lambda _insert: select(
+        _EXPERIMENTS.c.id, _EXPERIMENTS.c.lifecycle_stage, _TRACES.c.id.label("trace_pk"))
+        .select_from(_EXPERIMENTS).outerjoin(_TRACES, and_(_TRACES.c.project_id == _EXPERIMENTS.c.project_id,
+                                                           _TRACES.c.trace_id == bindparam("t")))
+        .where(_EXPERIMENTS.c.project_id == bindparam("p"), _EXPERIMENTS.c.iid == bindparam("iid")))
+    row = session.execute(stmt, {"p": project_id, "t": trace_id, "iid": iid}).first()
+    if row is None:
+        raise ResourceDoesNotExist(f"Could not find experiment with ID {iid}")
+    lookups.require_active(iid, row.lifecycle_stage)
+    return Target(project_id, row.id, iid, trace_id, row.trace_pk)
+
+
+def ensure_trace(session: Session, target: Target, request_time: int) -> int:
+    """The trace row's id, created (IN_PROGRESS, not finalized) when ``target`` has none:
+    a trace's spans come in several exports, and only the first one creates it."""
+    if target.trace_pk is not None:
+        return target.trace_pk
     add = cached_statement(session, "trace_ingest.add", lambda insert: insert(_TRACES).on_conflict_do_nothing(
-        index_elements=[_TRACES.c.project_id, _TRACES.c.trace_id]))
-    session.execute(add, {"project_id": project_id, "trace_id": trace_id, "experiment_id": experiment.id,
-                          "state": "IN_PROGRESS", "request_time": request_time, "finalized": False})
-    pk = session.execute(_find_trace(session), {"p": project_id, "t": trace_id}).scalar_one()
-    _attach_pending_links(session, project_id, trace_id, pk)
+        index_elements=[_TRACES.c.project_id, _TRACES.c.trace_id]).returning(_TRACES.c.id))
+    pk = session.execute(add, {"project_id": target.project_id, "trace_id": target.trace_id,
+                               "experiment_id": target.experiment_pk, "state": "IN_PROGRESS",
+                               "request_time": request_time, "finalized": False}).scalar()
+    if pk is None:  # another export of the same trace created it meanwhile
+        pk = session.execute(_find_trace(session), {"p": target.project_id, "t": target.trace_id}).scalar_one()
+    else:
+        _attach_pending_links(session, target.project_id, target.trace_id, pk)
+    target.trace_pk = pk
     return pk
 
 
@@ -110,17 +146,19 @@ def log_spans(session: Session, project_id: str, experiment_id: Any, spans: Iter
     big payloads go to the file storage (``span_payloads.store``)."""
     if experiment_id in (None, ""):
         raise InvalidParameter("Missing the experiment: send its id in the X-MLflow-Experiment-Id header.")
-    experiment = lookups.get_active_experiment(session, project_id, experiment_id, with_tags=False)
     pks: dict[bytes, int] = {}
     pending: list[dict] = []
     count = 0
+    target: Optional[Target] = None
     for span, big in spans:
         if len(span.trace_id) != 16 or len(span.span_id) != 8:
             raise InvalidParameter("Invalid span: trace_id must be 16 bytes and span_id 8 bytes.")
         pk = pks.get(span.trace_id)
         if pk is None:
-            pk = pks[span.trace_id] = ensure_trace(session, project_id, experiment, tv.trace_id_from_otel(span.trace_id),
-                                                   int(span.start_time_unix_nano) // 1_000_000)
+            trace_id = tv.trace_id_from_otel(span.trace_id)
+            target = (find_target(session, project_id, experiment_id, trace_id) if target is None
+                      else target.next_trace(session, trace_id))
+            pk = pks[span.trace_id] = ensure_trace(session, target, int(span.start_time_unix_nano) // 1_000_000)
         row = _span_row(span)
         if row["parent_span_id"] is None:
             _fill_from_root(session, pk, row, *_root_previews(span, big))
@@ -187,12 +225,13 @@ def _experiment_of(info: dict) -> Any:
     return experiment.get("experiment_id") if isinstance(experiment, dict) else None
 
 
-def start_trace(session: Session, project_id: str, info: Any) -> int:
-    """The V3 start-trace call: the trace's final info. Returns the trace row's id."""
+def start_trace(session: Session, project_id: str, info: Any) -> tuple[Trace, int]:
+    """The V3 start-trace call: the trace's final info. Returns the trace's row as now
+    stored, and its experiment's IID (what the answer is made of)."""
     if not isinstance(info, dict):
         raise InvalidParameter("Missing value for required parameter 'trace.trace_info'.")
     trace_id = tv.validate_trace_id(info.get("trace_id"))
-    experiment = lookups.get_active_experiment(session, project_id, _experiment_of(info), with_tags=False)
+    target = find_target(session, project_id, _experiment_of(info), trace_id)
     request_time = tv.timestamp_to_ms(info.get("request_time"), "request_time") or now_ms()
     duration = tv.duration_to_ms(info.get("execution_duration"), "execution_duration")
     state = tv.parse_state(info.get("state"))
@@ -201,23 +240,25 @@ def start_trace(session: Session, project_id: str, info: Any) -> int:
     name = tags.pop(tv.TRACE_NAME_TAG, None)
     for computed in (tv.SPANS_LOCATION_TAG, tv.ARTIFACT_LOCATION_TAG):
         tags.pop(computed, None)
-    pk = ensure_trace(session, project_id, experiment, trace_id, request_time)
+    pk = ensure_trace(session, target, request_time)
     values = dict(
-        experiment_id=experiment.id, request_time=request_time, execution_duration=duration, state=state,
+        experiment_id=target.experiment_pk, request_time=request_time, execution_duration=duration, state=state,
         client_request_id=_optional(info.get("client_request_id"), 250),
         request_preview=tv.preview(_optional(info.get("request_preview"))),
         response_preview=tv.preview(_optional(info.get("response_preview"))), finalized=True,
     )
     if name is not None:
         values["name"] = name[:250]
-    session.execute(update(Trace).where(Trace.id == pk).values(**values))
+    # RETURNING: the answer is this row, without reading it again.
+    trace = session.execute(update(Trace).where(Trace.id == pk).values(**values).returning(Trace)
+                            .execution_options(synchronize_session=False)).scalar_one()
     upsert_pairs(session, TraceTag, pk, tags)
     upsert_pairs(session, TraceMetadata, pk, metadata)
     assessments = info.get("assessments") or []
     if assessments:
         for item in assessments:
             create_for_trace(session, project_id, pk, trace_id, item)
-    return pk
+    return trace, target.experiment_iid
 
 
 def _optional(value: Any, limit: Optional[int] = None) -> Optional[str]:
@@ -236,7 +277,8 @@ def start_trace_v2(session: Session, project_id: str, experiment_id: Any, timest
 
     experiment = lookups.get_active_experiment(session, project_id, experiment_id)
     trace_id = "tr-" + uuid.uuid4().hex
-    pk = ensure_trace(session, project_id, experiment, trace_id, int(timestamp_ms or now_ms()))
+    target = Target(project_id, experiment.id, experiment.iid, trace_id, None)
+    pk = ensure_trace(session, target, int(timestamp_ms or now_ms()))
     tag_map = tv.string_map(tags, "tags")
     name = tag_map.pop(tv.TRACE_NAME_TAG, None)
     if name:

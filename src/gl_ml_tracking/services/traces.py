@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from sqlalchemy import delete, exists, literal, select, union_all
+from sqlalchemy import String, delete, exists, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter, ResourceDoesNotExist
@@ -56,27 +56,35 @@ def get_trace_row(session: Session, project_id: str, trace_id: Any) -> tuple[Tra
 
 
 def load_data(session: Session, rows: Sequence[tuple[Trace, int]]) -> list[TraceData]:
-    """The rows' tags and metadata (one statement), assessments, and whether they have
-    spans in the database, in three statements (every trace read and the start-trace answer
-    go through here)."""
+    """The rows' tags, metadata, whether they have spans in the database and whether they
+    have assessments, in one statement; their assessments in a second one only when some
+    have any (every trace read and the start-trace answer go through here)."""
     datas = [TraceData(trace, iid) for trace, iid in rows]
     by_pk = {d.trace.id: d for d in datas}
     if not by_pk:
         return datas
     pks = list(by_pk)
-    pairs = union_all(
+    none = literal(None, type_=String)
+    facts = union_all(
         select(literal(0).label("kind"), TraceTag.trace_pk, TraceTag.key, TraceTag.value).where(TraceTag.trace_pk.in_(pks)),
-        select(literal(1).label("kind"), TraceMetadata.trace_pk, TraceMetadata.key, TraceMetadata.value)
+        select(literal(1), TraceMetadata.trace_pk, TraceMetadata.key, TraceMetadata.value)
         .where(TraceMetadata.trace_pk.in_(pks)),
+        # Semi-joins: each stops at the trace's first span / assessment (an index's first entry).
+        select(literal(2), Trace.id, none, none).where(Trace.id.in_(pks), exists().where(Span.trace_pk == Trace.id)),
+        select(literal(3), Trace.id, none, none).where(Trace.id.in_(pks), exists().where(Assessment.trace_pk == Trace.id)),
     )
-    for kind, pk, key, value in session.execute(pairs):
-        (by_pk[pk].metadata if kind else by_pk[pk].tags)[key] = value
-    for a in session.scalars(select(Assessment).where(Assessment.trace_pk.in_(pks)).order_by(Assessment.create_time, Assessment.id)):
-        by_pk[a.trace_pk].assessments.append(a)
-    # A semi-join: stops at each trace's first span (the primary key's index).
-    has_spans = select(Trace.id).where(Trace.id.in_(pks), exists().where(Span.trace_pk == Trace.id))
-    for pk in session.scalars(has_spans):
-        by_pk[pk].spans_stored = True
+    assessed = []
+    for kind, pk, key, value in session.execute(facts):
+        if kind == 2:
+            by_pk[pk].spans_stored = True
+        elif kind == 3:
+            assessed.append(pk)
+        else:
+            (by_pk[pk].metadata if kind else by_pk[pk].tags)[key] = value
+    if assessed:
+        for a in session.scalars(select(Assessment).where(Assessment.trace_pk.in_(assessed))
+                                 .order_by(Assessment.create_time, Assessment.id)):
+            by_pk[a.trace_pk].assessments.append(a)
     return datas
 
 

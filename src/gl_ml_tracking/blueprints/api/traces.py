@@ -41,9 +41,8 @@ def start_trace(ctx: ApiContext):
     if trace is not None:  # StartTraceV3
         if not isinstance(trace, dict):
             raise InvalidParameter("Invalid value for parameter 'trace'.")
-        info = trace.get("trace_info")
-        trace_ingest.start_trace(ctx.session, ctx.project_id, info)
-        return {"trace": {"trace_info": _info(ctx, info["trace_id"])}}
+        row, experiment_iid = trace_ingest.start_trace(ctx.session, ctx.project_id, trace.get("trace_info"))
+        return {"trace": {"trace_info": trace_info_json(traces.load_data(ctx.session, [(row, experiment_iid)])[0])}}
     pk = trace_ingest.start_trace_v2(ctx.session, ctx.project_id, ctx.get("experiment_id"), ctx.get("timestamp_ms"),
                                      ctx.get("request_metadata"), ctx.get("tags"))
     trace_id = traces.trace_id_of(ctx.session, pk)
