@@ -17,13 +17,26 @@ import multiprocessing
 import socket
 import time
 from time import perf_counter, process_time
+from typing import Optional
 
-def _response(body: bytes) -> bytes:
-    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+def _response(body: bytes, content_type: str = "application/json") -> bytes:
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
     return head.encode() + body
 
 
 _ANSWER = _response(b"{}")
+# Path suffix -> whole response, for the calls whose answer the client reads (the trace
+# export asks /version and reads the start-trace answer's tags); the rest get _ANSWER.
+_ROUTES: dict[bytes, bytes] = {}
+
+
+def _answer_for(request_line: bytes) -> bytes:
+    parts = request_line.split(b" ")
+    path = parts[1].split(b"?", 1)[0] if len(parts) > 1 else b""
+    for suffix, answer in _ROUTES.items():
+        if path.endswith(suffix):
+            return answer
+    return _ANSWER
 
 
 async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -36,15 +49,16 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                     length = int(line.split(b":", 1)[1])
             if length:
                 await reader.readexactly(length)
-            writer.write(_ANSWER)
+            writer.write(_answer_for(head.split(b"\r\n", 1)[0]) if _ROUTES else _ANSWER)
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
         writer.close()
 
 
-def _serve(sock: socket.socket, body: bytes) -> None:
+def _serve(sock: socket.socket, body: bytes, routes: dict) -> None:
     global _ANSWER
     _ANSWER = _response(body)
+    _ROUTES.update({suffix: _response(answer, kind) for suffix, (answer, kind) in routes.items()})
 
     async def main() -> None:
         server = await asyncio.start_server(_answer, sock=sock)
@@ -54,19 +68,24 @@ def _serve(sock: socket.socket, body: bytes) -> None:
     asyncio.run(main())
 
 
+NULL = "null-server"  # its name among the servers of a figure: the client alone
+
+
 class NullServer:
     """The null server in a child process, on a free loopback port, while in ``with``;
-    it answers every request with ``body``."""
+    it answers every request with ``body``, or, for a path ending in a key of ``routes``,
+    with that key's (body, content type)."""
 
-    def __init__(self, body: bytes = b"{}") -> None:
-        self.body = body
+    def __init__(self, body: bytes = b"{}", routes: Optional[dict] = None) -> None:
+        self.body, self.routes = body, dict(routes or {})
 
     def __enter__(self) -> "NullServer":
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         sock.listen(64)
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self._proc = multiprocessing.get_context("fork").Process(target=_serve, args=(sock, self.body), daemon=True)
+        self._proc = multiprocessing.get_context("fork").Process(target=_serve, args=(sock, self.body, self.routes),
+                                                                   daemon=True)
         self._proc.start()
         sock.close()
         return self

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import requests
 
 from . import populate
-from .client_ceiling import NullServer
+from .client_ceiling import NULL, NullServer
 from .report import Figure, p50, percentile
 from .servers import OUR_PROJECT, OUR_TOKEN, MemorySampler, Server
 
@@ -131,7 +131,6 @@ class Bench:
 
 
 # ------------------------------------------------------------------------------ 1, 2
-NULL = "null-server"  # the client alone: benchmarks/client_ceiling.py
 
 
 def _with_null(b: Bench, round_index: int) -> list[str]:
