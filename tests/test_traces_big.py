@@ -183,3 +183,29 @@ def test_chunked_otlp_body_is_read_and_limited(forge, mlflow_client):
     finally:
         settings.max_trace_body = saved
     assert refused.status_code == 413 and refused.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_a_retried_big_span_export_keeps_one_stored_copy(forge, mlflow_client):
+    """An exporter retries an export whose answer it lost: the span's row is replaced, and the
+    payload the first export stored goes with the commit of the second (not left for gc)."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    exp_id = mlflow.set_experiment(f"retry-{uuid.uuid4().hex[:8]}").experiment_id
+    request = ExportTraceServiceRequest()
+    trace_bytes = uuid.uuid4().bytes
+    span = request.resource_spans.add().scope_spans.add().spans.add(
+        trace_id=trace_bytes, span_id=b"\x02" * 8, name="retried", start_time_unix_nano=1_000_000,
+        end_time_unix_nano=2_000_000)
+    payload = _text(2)
+    span.attributes.add(key="mlflow.spanOutputs").value.string_value = payload
+    headers = {"Authorization": f"Bearer {forge.owner_token}", "Content-Type": "application/x-protobuf",
+               "X-MLflow-Experiment-Id": exp_id}
+    url = forge.tracking_uri(1) + "/v1/traces"
+    trace_id = "tr-" + trace_bytes.hex()
+    assert requests.post(url, data=request.SerializeToString(), headers=headers).status_code == 200
+    (first,) = _stored_keys(forge, trace_id)
+    assert requests.post(url, data=request.SerializeToString(), headers=headers).status_code == 200
+    (second,) = _stored_keys(forge, trace_id)
+    storage = _storage(forge)
+    assert second != first and storage.exists(second) and not storage.exists(first)
+    assert _sha(mlflow.get_trace(trace_id).data.spans[0].outputs) == _sha(payload)

@@ -118,14 +118,19 @@ def stored_chunks(span: Any, big: dict[int, Any]) -> Iterator[bytes]:
     return _full_chunks(*_split(span, big))
 
 
-def store(session: Session, project_id: str, span: Any, big: dict[int, Any]) -> tuple[str, Optional[str]]:
+def store(session: Session, project_id: str, span: Any, big: dict[int, Any], trace_pk: int) -> tuple[str, Optional[str]]:
     """The span's ``(payload, payload_key)``: ``(text, None)`` for a small span (``big``
     empty); for a big one the skeleton and the key of the whole text, saved in the storage
-    (removed again if the transaction does not commit)."""
+    (removed again if the transaction does not commit). A retried export of a big span
+    replaces its row: the copy the first export stored goes once this one commits."""
     if not big:
         return inline_text(span), None
     pieces, values = _split(span, big)
     storage = storage_or_default(None)
+    earlier = session.scalar(select(Span.payload_key).where(Span.trace_pk == trace_pk,
+                                                            Span.span_id == span.span_id.hex()))
+    if earlier:
+        delete_after_commit(session, storage, [earlier])
     key = new_storage_key(project_id)
     delete_if_rolled_back(session, storage, [key])
     try:

@@ -162,7 +162,7 @@ def log_spans(session: Session, project_id: str, experiment_id: Any, spans: Iter
         row = _span_row(span)
         if row["parent_span_id"] is None:
             _fill_from_root(session, pk, row, *_root_previews(span, big))
-        row["payload"], row["payload_key"] = span_payloads.store(session, project_id, span, big)
+        row["payload"], row["payload_key"] = span_payloads.store(session, project_id, span, big, pk)
         row["trace_pk"] = pk
         pending.append(row)
         if len(pending) >= SPAN_CHUNK:
