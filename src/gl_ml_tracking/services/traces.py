@@ -10,7 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from sqlalchemy import delete, exists, literal, select, union_all
+from sqlalchemy import BigInteger, any_, bindparam, delete, exists, literal, select, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidParameter, ResourceDoesNotExist
@@ -55,6 +56,14 @@ def get_trace_row(session: Session, project_id: str, trace_id: Any) -> tuple[Tra
     return row[0], row[1]
 
 
+def _among(session: Session, column, pks: list[int]):
+    """``column IN pks``; on PostgreSQL ``= ANY(<one array>)``: a page of 100 keys as 100
+    parameters is a statement rendered again and not cached by the driver on every read."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, pks, type_=ARRAY(BigInteger)))
+    return column.in_(pks)
+
+
 def load_data(session: Session, rows: Sequence[tuple[Trace, int]]) -> list[TraceData]:
     """The rows' tags and metadata (one statement), assessments, and whether they have
     spans in the database, in three statements (every trace read and the start-trace answer
@@ -65,17 +74,19 @@ def load_data(session: Session, rows: Sequence[tuple[Trace, int]]) -> list[Trace
         return datas
     pks = list(by_pk)
     pairs = union_all(
-        select(literal(0).label("kind"), TraceTag.trace_pk, TraceTag.key, TraceTag.value).where(TraceTag.trace_pk.in_(pks)),
+        select(literal(0).label("kind"), TraceTag.trace_pk, TraceTag.key, TraceTag.value)
+        .where(_among(session, TraceTag.trace_pk, pks)),
         select(literal(1).label("kind"), TraceMetadata.trace_pk, TraceMetadata.key, TraceMetadata.value)
-        .where(TraceMetadata.trace_pk.in_(pks)),
+        .where(_among(session, TraceMetadata.trace_pk, pks)),
     )
-    for kind, pk, key, value in session.execute(pairs):
+    for kind, pk, key, value in session.execute(pairs).all():  # one fetch, not one per row
         (by_pk[pk].metadata if kind else by_pk[pk].tags)[key] = value
-    for a in session.scalars(select(Assessment).where(Assessment.trace_pk.in_(pks)).order_by(Assessment.create_time, Assessment.id)):
+    for a in session.scalars(select(Assessment).where(_among(session, Assessment.trace_pk, pks))
+                             .order_by(Assessment.create_time, Assessment.id)).all():
         by_pk[a.trace_pk].assessments.append(a)
     # A semi-join: stops at each trace's first span (the primary key's index).
-    has_spans = select(Trace.id).where(Trace.id.in_(pks), exists().where(Span.trace_pk == Trace.id))
-    for pk in session.scalars(has_spans):
+    has_spans = select(Trace.id).where(_among(session, Trace.id, pks), exists().where(Span.trace_pk == Trace.id))
+    for pk in session.scalars(has_spans).all():
         by_pk[pk].spans_stored = True
     return datas
 
