@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from sqlalchemy import BigInteger, any_, bindparam, delete, exists, literal, select, union_all
+from sqlalchemy import BigInteger, any_, bindparam, delete, exists, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -65,22 +65,19 @@ def _among(session: Session, column, pks: list[int]):
 
 
 def load_data(session: Session, rows: Sequence[tuple[Trace, int]]) -> list[TraceData]:
-    """The rows' tags and metadata (one statement), assessments, and whether they have
-    spans in the database, in three statements (every trace read and the start-trace answer
-    go through here)."""
+    """The rows' tags, metadata, assessments and whether they have spans in the database,
+    in four small statements (every trace read and the start-trace answer go through
+    here). Not one UNION: on PostgreSQL its cost estimate for a page of 100 traces calls
+    for parallel workers, whose start-up (~10 ms) outweighs three round trips."""
     datas = [TraceData(trace, iid) for trace, iid in rows]
     by_pk = {d.trace.id: d for d in datas}
     if not by_pk:
         return datas
     pks = list(by_pk)
-    pairs = union_all(
-        select(literal(0).label("kind"), TraceTag.trace_pk, TraceTag.key, TraceTag.value)
-        .where(_among(session, TraceTag.trace_pk, pks)),
-        select(literal(1).label("kind"), TraceMetadata.trace_pk, TraceMetadata.key, TraceMetadata.value)
-        .where(_among(session, TraceMetadata.trace_pk, pks)),
-    )
-    for kind, pk, key, value in session.execute(pairs).all():  # one fetch, not one per row
-        (by_pk[pk].metadata if kind else by_pk[pk].tags)[key] = value
+    for model, slot in ((TraceTag, "tags"), (TraceMetadata, "metadata")):
+        found = session.execute(select(model.trace_pk, model.key, model.value).where(_among(session, model.trace_pk, pks)))
+        for pk, key, value in found.all():  # one fetch, not one per row
+            getattr(by_pk[pk], slot)[key] = value
     for a in session.scalars(select(Assessment).where(_among(session, Assessment.trace_pk, pks))
                              .order_by(Assessment.create_time, Assessment.id)).all():
         by_pk[a.trace_pk].assessments.append(a)
