@@ -104,6 +104,7 @@ def _cases(n: int) -> list[tuple[str, str, Optional[list[str]]]]:
         ("status = 'OK'", "status = 'OK'", None),
         ("tag equality", "tags.env = 'prod'", None),
         ("source run (metadata)", "metadata.mlflow.sourceRun = '{run}'", None),
+        ("run_id (the client's run_id=)", "attribute.run_id = '{run}'", None),
         ("timestamp range", f"timestamp_ms >= {mid} AND timestamp_ms < {mid + span}", None),
         ("execution_time_ms > 2000", "execution_time_ms > 2000", None),
         ("page 2 (token), no filter", "", ["timestamp_ms DESC"]),
