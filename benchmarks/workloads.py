@@ -716,3 +716,8 @@ WORKLOADS: dict[str, Callable[[Bench], None]] = {
 from .trace_workloads import w_traces  # noqa: E402
 
 WORKLOADS["traces"] = w_traces
+
+# search_traces on a big experiment (benchmarks/trace_search_bench.py)
+from .trace_search_bench import w_trace_search  # noqa: E402
+
+WORKLOADS["trace_search"] = w_trace_search

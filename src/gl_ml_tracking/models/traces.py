@@ -14,7 +14,9 @@ from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text, Uni
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import TABLE_PREFIX, Base, BigId
-from .tracking import Experiment, Run
+from .tracking import VALUE_PREFIX_CHARS, Experiment, Run
+
+SOURCE_RUN_KEY = "mlflow.sourceRun"  # the metadata naming the run a trace was made in
 
 
 class Trace(Base):
@@ -54,7 +56,16 @@ class TraceTag(_TraceKeyValue, Base):
 
 class TraceMetadata(_TraceKeyValue, Base):
     __tablename__ = TABLE_PREFIX + "trace_metadata"
-    __table_args__ = (Index("ix_glml_trace_metadata_key_trace", "key", "trace_pk"),)
+    __table_args__ = (
+        Index("ix_glml_trace_metadata_key_trace", "key", "trace_pk"),
+        # A run's traces (``metadata.mlflow.sourceRun = '<run>'``, ``run_id = '<run>'``):
+        # PostgreSQL would otherwise read every trace's source-run row and keep the run's
+        # (100k traces: ~100 ms); SQLite walks the traces newest first and probes the
+        # primary key instead. Values may pass PostgreSQL's btree entry limit, so the
+        # index holds a prefix, as the run value indexes (searches compare it too).
+        Index("ix_glml_trace_metadata_source_run", text(f"left(value, {VALUE_PREFIX_CHARS})"), "trace_pk",
+              postgresql_where=text(f"key = '{SOURCE_RUN_KEY}'")).ddl_if(dialect="postgresql"),
+    )
 
 
 class Span(Base):

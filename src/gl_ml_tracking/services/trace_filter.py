@@ -30,7 +30,7 @@ from sqlalchemy import and_, exists, false, func, literal, not_, or_, select
 from sqlalchemy.orm import Session
 
 from ..errors import BadRequest, InvalidParameter
-from ..models import Run, Trace, TraceMetadata, TraceRunLink, TraceTag
+from ..models import VALUE_PREFIX_CHARS, Run, Trace, TraceMetadata, TraceRunLink, TraceTag
 from ..search.grammar import ATTRIBUTE, LIST_OPS, NULL_OPS, NUMERIC_OPS, TAG, And, Comparison, Grammar, Node
 from ..search.sql import Dialect, numeric_condition
 from . import trace_values as tv
@@ -233,7 +233,11 @@ def _key_value(model: Any, key: str, op: str, value: Any, d: Dialect):
         return ~exists(select(literal(1)).where(*has_key))
     if op == "IS NOT NULL":
         return exists(select(literal(1)).where(*has_key))
-    return exists(select(literal(1)).where(*has_key, d.compare_string(model.value, op, value)))
+    matches = [d.compare_string(model.value, op, value)]
+    if model is TraceMetadata and key == tv.SOURCE_RUN_METADATA and op == "=" and d.name == "postgresql":
+        # The source-run index holds a prefix of the value (models.traces).
+        matches.append(func.left(model.value, VALUE_PREFIX_CHARS) == value[:VALUE_PREFIX_CHARS])
+    return exists(select(literal(1)).where(*has_key, *matches))
 
 
 def run_condition(op: str, value: Any, d: Dialect):

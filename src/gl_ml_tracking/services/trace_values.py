@@ -9,13 +9,14 @@ import re
 from typing import Any, Optional
 
 from ..errors import InvalidParameter
+from ..models.traces import SOURCE_RUN_KEY
 
 TRACE_NAME_TAG = "mlflow.traceName"
 LINKED_PROMPTS_TAG = "mlflow.linkedPrompts"  # JSON list of {"name", "version"}
 SPANS_LOCATION_TAG = "mlflow.trace.spansLocation"
 ARTIFACT_LOCATION_TAG = "mlflow.artifactLocation"
 TRACKING_STORE = "TRACKING_STORE"
-SOURCE_RUN_METADATA = "mlflow.sourceRun"
+SOURCE_RUN_METADATA = SOURCE_RUN_KEY  # indexed on PostgreSQL (models.traces)
 TOKEN_USAGE_METADATA = "mlflow.trace.tokenUsage"
 INPUTS_METADATA = "mlflow.traceInputs"
 OUTPUTS_METADATA = "mlflow.traceOutputs"
