@@ -115,7 +115,6 @@ def _load_page(session: Session, by_pk: dict[int, TraceData]) -> None:
     has_spans = select(Trace.id).where(_among(session, Trace.id, pks), exists().where(Span.trace_pk == Trace.id))
     for pk in session.scalars(has_spans).all():
         by_pk[pk].spans_stored = True
-    return datas
 
 
 def get_trace_data(session: Session, project_id: str, trace_id: Any) -> TraceData:
