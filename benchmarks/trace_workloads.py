@@ -54,6 +54,24 @@ NULL_TRACE_ROUTES = {
 }
 
 
+def _stored_spans(server, experiment: str) -> int:
+    """Spans the server's database holds for the experiment (the reference's ``spans``
+    table, or ours)."""
+    import sqlalchemy as sa
+
+    if server.is_ref:
+        sql = "SELECT count(*) FROM spans WHERE experiment_id = :e"
+    else:
+        sql = ("SELECT count(*) FROM glml_trace_spans s JOIN glml_traces t ON t.id = s.trace_pk "
+               "JOIN glml_experiments e ON e.id = t.experiment_id WHERE e.iid = :e")
+    engine = sa.create_engine(server.db_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(sql), {"e": int(experiment)}).scalar_one()
+    finally:
+        engine.dispose()
+
+
 def w_traces(b) -> None:
     import mlflow
     from mlflow.tracking import MlflowClient
@@ -81,10 +99,18 @@ def w_traces(b) -> None:
                 mlflow.flush_trace_async_logging()
                 watch[name] += time.perf_counter() - start
                 made[name] += per
-    rates = {s.name: made[s.name] / watch[s.name] for s in b.servers}
+    # Ingested means stored: the client drops spans when its queues are full (a slow server
+    # fills them), so each server's rate counts the share of the spans its database holds.
+    stored = {}
+    for group in {b.group(s) for s in b.servers}:
+        members = [s for s in b.servers if b.group(s) == group]
+        sent = sum(made[s.name] for s in members) * SPANS_PER_TRACE
+        stored[group] = _stored_spans(members[0], experiments[members[0].name]) / sent
+    rates = {s.name: made[s.name] * min(1.0, stored[b.group(s)]) / watch[s.name] for s in b.servers}
+    note = "spans stored of those sent: " + ", ".join(f"{g} {100 * f:.1f}%" for g, f in sorted(stored.items()))
     b.add(Figure(b.db, "9 traces", f"traces ingested through the client ({per * rounds} × {SPANS_PER_TRACE} spans)",
                  "traces/s", True, rates, ("speedup", 3.0), "≥ 3×", client_alone=made[NULL] / watch[NULL],
-                 sequential=False))
+                 sequential=False, note=note))
 
     searches = {}
     for server in b.servers:
@@ -95,7 +121,8 @@ def w_traces(b) -> None:
             found = client.search_traces(locations=[experiments[server.name]], filter_string="status = 'OK'",
                                          max_results=100, include_spans=False)
             times.append(time.perf_counter() - start)
-            assert len(found) == min(100, made[server.name])
+            # The reference configurations share one experiment: the group's traces.
+            assert len(found) == min(100, sum(made[s.name] for s in b.servers if b.group(s) == b.group(server)))
         searches[server.name] = p50(times)
     b.add(Figure(b.db, "9 traces", f"search_traces p50 ({per * rounds} traces, 100 a page)", "s", False, searches,
                  ("speedup", 3.0), "≥ 3×"))
