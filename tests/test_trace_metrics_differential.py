@@ -4,7 +4,6 @@ traces, spans and assessments logged through the client to the reference
 ``query_trace_metrics`` calls on both, the same data points (or the same error code)."""
 from __future__ import annotations
 
-import os
 import uuid
 
 import mlflow
@@ -16,6 +15,7 @@ from mlflow.tracing.trace_manager import InMemoryTraceManager
 from mlflow.tracking import MlflowClient
 from mlflow.tracking._tracking_service.utils import _get_store
 
+from tests.support.mlflow_state import logged_on_both
 from tests.test_search_differential import reference, token_env  # noqa: F401 - fixtures
 
 T0 = 1_700_000_040_000  # ms, on a minute boundary
@@ -136,18 +136,7 @@ def _log_all(uri: str) -> str:
 
 @pytest.fixture(scope="module")
 def both(forge, reference, token_env):  # noqa: F811
-    from mlflow.tracing.provider import reset
-
-    os.environ["MLFLOW_ENABLE_ASYNC_TRACE_LOGGING"] = "false"
-    reset()
-    sides = {}
-    for side, uri in (("ref", reference), ("ours", forge.tracking_uri(1))):
-        os.environ["MLFLOW_TRACKING_URI"] = uri
-        sides[side] = (uri, _log_all(uri))
-    yield sides
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    os.environ.pop("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", None)
-    reset()
+    yield from logged_on_both({"ref": reference, "ours": forge.tracking_uri(1)}, _log_all)
 
 
 def _points(uri: str, exp_id: str, query: dict):

@@ -4,7 +4,6 @@ PostgreSQL), the same ``search_traces`` calls on both, the same traces (by label
 the same order, or the same error code."""
 from __future__ import annotations
 
-import os
 import uuid
 
 import mlflow
@@ -16,6 +15,7 @@ from mlflow.tracing.trace_manager import InMemoryTraceManager
 from mlflow.tracking import MlflowClient
 from mlflow.tracking._tracking_service.utils import _get_store
 
+from tests.support.mlflow_state import logged_on_both
 from tests.test_search_differential import reference, token_env  # noqa: F401 - fixtures
 
 T0 = 1_700_000_000_000  # ms
@@ -218,20 +218,8 @@ def _search(exp_id, labels, filter_string, order_by):
 
 @pytest.fixture(scope="module")
 def both(forge, reference, token_env):  # noqa: F811
-    # Synchronous export: each span is stored when it ends (the reference's async
-    # ingest sometimes lost a child span to its own start-trace race).
-    from mlflow.tracing.provider import reset
-
-    os.environ["MLFLOW_ENABLE_ASYNC_TRACE_LOGGING"] = "false"
-    reset()
-    sides = {}
-    for side, uri in (("ref", reference), ("ours", forge.tracking_uri(1))):
-        os.environ["MLFLOW_TRACKING_URI"] = uri
-        sides[side] = (uri, *_log_all(uri))
-    yield sides
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    os.environ.pop("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", None)
-    reset()
+    for logged in logged_on_both({"ref": reference, "ours": forge.tracking_uri(1)}, _log_all):
+        yield {side: (uri, *found) for side, (uri, found) in logged.items()}
 
 
 def _answers(both, filter_string, order_by):

@@ -35,3 +35,25 @@ def _forget_registry_uri() -> None:
 
     mlflow.set_registry_uri(None)
     os.environ.pop("MLFLOW_REGISTRY_URI", None)
+
+
+def logged_on_both(sides: dict, log_all):
+    """A generator for a module fixture of the differential tests: with the client's
+    synchronous trace export (each span stored when it ends; the reference's async ingest
+    sometimes lost a child span to its own start-trace race), ``log_all(uri)`` on every
+    ``{side: tracking URI}``; yields ``{side: (uri, what log_all returned)}``, then puts
+    the environment back."""
+    from mlflow.tracing.provider import reset
+
+    os.environ["MLFLOW_ENABLE_ASYNC_TRACE_LOGGING"] = "false"
+    reset()
+    logged = {}
+    try:
+        for side, uri in sides.items():
+            os.environ["MLFLOW_TRACKING_URI"] = uri
+            logged[side] = (uri, log_all(uri))
+        yield logged
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        os.environ.pop("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", None)
+        reset()
