@@ -69,15 +69,22 @@ def kept_database(db: str, keep: str | None, fresh_url: str) -> tuple[bool, str]
     return kept_postgres(fresh_url, keep)
 
 
-def main() -> None:
+def kept_data_parser(runs: int, repeat: int) -> argparse.ArgumentParser:
+    """The arguments the full-size benchmarks share: database kind, runs, repeats, and
+    where to keep the loaded data (``kept_database``)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--runs", type=int, default=100)
-    parser.add_argument("--points", type=int, default=100_000)
-    parser.add_argument("--chart-points", type=int, default=400, help="points per curve the page asks for")
-    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--repeat", type=int, default=repeat)
     parser.add_argument("--keep", help="SQLite file, or PostgreSQL database name, to keep the loaded data in "
                                        "(reused when it exists)")
+    return parser
+
+
+def main() -> None:
+    parser = kept_data_parser(runs=100, repeat=15)
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--chart-points", type=int, default=400, help="points per curve the page asks for")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, fresh_database(args.db, tmp) as url:

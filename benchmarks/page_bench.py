@@ -14,14 +14,13 @@ templates) without a network; wall and CPU time, because the machine may be shar
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
 import time
 from urllib.parse import quote
 
-from benchmarks.curves_bench import DatabaseCpu, kept_database, timed_requests
+from benchmarks.curves_bench import DatabaseCpu, kept_data_parser, kept_database, timed_requests
 from benchmarks.populate import OurSchema, Writer, chunked, search_runs_specs
 from tests.support.livedb import fresh_database
 from tests.support.liveserver import OWNER_TOKEN, build_app, migrate_and_seed
@@ -105,13 +104,7 @@ def _measure(app, args) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--runs", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=9)
-    parser.add_argument("--keep", help="SQLite file, or PostgreSQL database name, to keep the loaded data in "
-                                       "(reused when it exists)")
-    args = parser.parse_args()
+    args = kept_data_parser(runs=100_000, repeat=9).parse_args()
     with tempfile.TemporaryDirectory() as tmp, fresh_database(args.db, tmp) as url:
         reuse, url = kept_database(args.db, args.keep, url)
         app = build_app(url, tmp + "/storage")
